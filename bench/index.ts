@@ -1,0 +1,45 @@
+/**
+ * `npm run bench [-- <section>…] [-- --json]`: every figure of DESIGN.md §9, each measured against
+ * its reference (the raw node, stock Yoga) in the same run. Sections: gas, indexer, api.
+ * A section module exports `run(): Promise<Figures>`; figures are flat `name → number` and land
+ * under the section's key (`gas.registerDevice`).
+ */
+import path from "node:path";
+
+export type Figures = Record<string, number | string>;
+
+const SECTIONS = ["gas", "indexer", "api"] as const;
+type Section = (typeof SECTIONS)[number];
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const json = args.includes("--json");
+  const wanted = args.filter((a) => !a.startsWith("--"));
+  for (const w of wanted) {
+    if (!SECTIONS.includes(w as Section)) throw new Error(`unknown bench section "${w}" (expected ${SECTIONS.join(", ")})`);
+  }
+  const sections = wanted.length ? (wanted as Section[]) : [...SECTIONS];
+  const result: Record<string, Figures> = {};
+  for (const s of sections) {
+    if (!json) process.stderr.write(`bench ${s}…\n`);
+    const mod = (await import(path.join(__dirname, s))) as { run(): Promise<Figures> };
+    result[s] = await mod.run();
+  }
+  if (json) {
+    process.stdout.write(JSON.stringify(result) + "\n");
+    return;
+  }
+  const rows = Object.entries(result).flatMap(([s, figs]) => Object.entries(figs).map(([k, v]) => [`${s}.${k}`, String(v)]));
+  const w = Math.max(...rows.map(([k]) => k!.length), 6);
+  console.log(`${"figure".padEnd(w)}  value`);
+  console.log(`${"-".repeat(w)}  -----`);
+  for (const [k, v] of rows) console.log(`${k!.padEnd(w)}  ${v}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,127 @@
+/**
+ * Device keys and proofs of possession (DESIGN.md §7), one place for the indexer, API and CLI.
+ *
+ * Canonical public key: SEC1 compressed (33 bytes) for secp256k1 and P-256, raw 32 bytes for
+ * Ed25519; keyHash = keccak256(canonical key). Signed bytes are the UTF-8 message:
+ * secp256k1 with EIP-191 personal_sign, P-256 ECDSA over SHA-256 (raw r‖s or DER, any S),
+ * Ed25519 pure. Only well-kept libraries: ethers and @noble/curves.
+ */
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { p256 } from "@noble/curves/nist.js";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { SigningKey, computeAddress, getBytes, hexlify, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers";
+
+export const KEY_ALGORITHMS = { secp256k1: 1, p256: 2, ed25519: 3 } as const;
+export type KeyAlgorithmName = keyof typeof KEY_ALGORITHMS;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[KeyAlgorithmName];
+
+/** Upper-case names used by the GraphQL enum, indexed by on-chain code. */
+export const KEY_ALGORITHM_NAMES: Record<number, KeyAlgorithmName> = { 1: "secp256k1", 2: "p256", 3: "ed25519" };
+
+export class KeyError extends Error {
+  override name = "KeyError";
+}
+
+/** Parses an algorithm given by name ("secp256k1", "p256"/"p-256", "ed25519") or code ("1".."3"). */
+export function parseKeyAlgorithm(input: string | number): KeyAlgorithm {
+  const s = String(input).trim().toLowerCase().replace("-", "");
+  const byName = (KEY_ALGORITHMS as Record<string, KeyAlgorithm>)[s];
+  if (byName) return byName;
+  if (/^[123]$/.test(s)) return Number(s) as KeyAlgorithm;
+  throw new KeyError(`unknown key algorithm "${input}" (expected secp256k1, p256 or ed25519)`);
+}
+
+function hexBytes(what: string, hex: string): Uint8Array {
+  if (typeof hex !== "string" || !/^0x([0-9a-fA-F]{2})*$/.test(hex)) {
+    throw new KeyError(`${what} must be 0x-prefixed hex with an even number of digits`);
+  }
+  return getBytes(hex);
+}
+
+/** Returns the canonical form (0x hex) of a public key given compressed or uncompressed. */
+export function canonicalPublicKey(alg: KeyAlgorithm, publicKeyHex: string): string {
+  const bytes = hexBytes("public key", publicKeyHex);
+  try {
+    switch (alg) {
+      case 1:
+        return hexlify(secp256k1.Point.fromBytes(bytes).toBytes(true));
+      case 2:
+        return hexlify(p256.Point.fromBytes(bytes).toBytes(true));
+      case 3:
+        if (bytes.length !== 32) throw new KeyError(`an Ed25519 public key is 32 bytes, got ${bytes.length}`);
+        ed25519.Point.fromBytes(bytes); // rejects bytes that are not a curve point
+        return hexlify(bytes);
+    }
+  } catch (err) {
+    if (err instanceof KeyError) throw err;
+  }
+  throw new KeyError(`public key is not a valid ${KEY_ALGORITHM_NAMES[alg]} point`);
+}
+
+/** keccak256 of the canonical public key: what the registry stores in events as keyHash. */
+export function keyHash(alg: KeyAlgorithm, publicKeyHex: string): string {
+  return keccak256(canonicalPublicKey(alg, publicKeyHex));
+}
+
+export interface DeviceKeyPair {
+  algorithm: KeyAlgorithmName;
+  privateKey: string;
+  /** Canonical public key. */
+  publicKey: string;
+}
+
+export function generateKeyPair(name: KeyAlgorithmName): DeviceKeyPair {
+  const alg = KEY_ALGORITHMS[name];
+  switch (alg) {
+    case 1: {
+      const w = Wallet.createRandom();
+      return { algorithm: name, privateKey: w.privateKey, publicKey: SigningKey.computePublicKey(w.publicKey, true) };
+    }
+    case 2: {
+      const { secretKey, publicKey } = p256.keygen();
+      return { algorithm: name, privateKey: hexlify(secretKey), publicKey: hexlify(publicKey) };
+    }
+    case 3: {
+      const { secretKey, publicKey } = ed25519.keygen();
+      return { algorithm: name, privateKey: hexlify(secretKey), publicKey: hexlify(publicKey) };
+    }
+  }
+}
+
+/** Signs the UTF-8 bytes of `message` the way a device proves possession; returns 0x hex. */
+export function signMessage(pair: Pick<DeviceKeyPair, "algorithm" | "privateKey">, message: string): string {
+  const key = hexBytes("private key", pair.privateKey);
+  const msg = toUtf8Bytes(message);
+  switch (KEY_ALGORITHMS[pair.algorithm]) {
+    case 1:
+      return new Wallet(pair.privateKey).signMessageSync(msg);
+    case 2:
+      return hexlify(p256.sign(msg, key));
+    case 3:
+      return hexlify(ed25519.sign(msg, key));
+  }
+}
+
+/**
+ * Whether `signatureHex` is a valid signature of the UTF-8 `message` by `publicKeyHex` under
+ * `alg`. Malformed keys throw {@link KeyError}; malformed signatures return false.
+ */
+export function verifySignature(alg: KeyAlgorithm, publicKeyHex: string, message: string, signatureHex: string): boolean {
+  const pub = getBytes(canonicalPublicKey(alg, publicKeyHex));
+  const sig = hexBytes("signature", signatureHex);
+  const msg = toUtf8Bytes(message);
+  try {
+    switch (alg) {
+      case 1:
+        return verifyMessage(msg, hexlify(sig)) === computeAddress(hexlify(pub));
+      case 2: {
+        const format = sig.length === 64 ? "compact" : "der";
+        return p256.verify(sig, msg, pub, { prehash: true, lowS: false, format });
+      }
+      case 3:
+        return sig.length === 64 && ed25519.verify(sig, msg, pub);
+    }
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The read side of the indexer's LevelDB mirror: what the API, the CLI and tests may rely on.
+ * The indexer implements {@link StoreReader}; readers never write.
+ *
+ * Conventions: ids and hashes are 0x-prefixed lowercase hex (bytes32); addresses are EIP-55
+ * checksummed; times are unix seconds (numbers); block numbers are numbers.
+ */
+import type { DeviceEventName, DeviceStatusName } from "../common/codes";
+
+export interface RevocationRecord {
+  /** Reason code 0..8 (common/codes REASONS). */
+  reason: number;
+  /** Block timestamp of the revocation. */
+  at: number;
+  by: string;
+  blockNumber: number;
+  transactionHash: string;
+}
+
+export interface SuspensionRecord {
+  reason: number;
+  at: number;
+  by: string;
+  blockNumber: number;
+}
+
+export interface DeviceRecord {
+  id: string;
+  manufacturer: string;
+  status: Exclude<DeviceStatusName, "NONE">;
+  /** 1 secp256k1, 2 P-256, 3 Ed25519. */
+  keyAlgorithm: number;
+  keyHash: string;
+  firmwareHash: string;
+  /** Decoded short name ("" when zero). */
+  segment: string;
+  registeredAt: number;
+  registeredBlock: number;
+  /** Present once revoked. */
+  revocation?: RevocationRecord;
+  /** Present while suspended. */
+  suspension?: SuspensionRecord;
+  /** Number of history entries (= on-chain eventCount). */
+  eventCount: number;
+  /** History head after the last entry (= on-chain historyHead). */
+  historyHead: string;
+  /** Block of the last change to this device. */
+  updatedBlock: number;
+}
+
+export interface AttestationRecord {
+  uid: string;
+  deviceId: string;
+  /** Decoded short name, e.g. "firmware". */
+  kind: string;
+  /** The raw bytes32 kind (for role ids). */
+  kindBytes32: string;
+  attester: string;
+  evidenceHash: string;
+  issuedAt: number;
+  /** 0 = never. */
+  expiresAt: number;
+  revoked: boolean;
+  revokedAt?: number;
+  revokedBy?: string;
+  revocationReason?: number;
+  blockNumber: number;
+  transactionHash: string;
+}
+
+export interface HistoryEntryRecord {
+  deviceId: string;
+  /** 1-based position in the device's history (= eventCount after this entry). */
+  seq: number;
+  /** Event name, e.g. "DeviceRevoked" (GraphQL shows it as DEVICE_REVOKED). */
+  kind: DeviceEventName;
+  blockNumber: number;
+  blockHash: string;
+  transactionHash: string;
+  logIndex: number;
+  timestamp: number;
+  /** Who caused the event (manufacturer, attester, `by`). */
+  actor: string;
+  /**
+   * The event's fields by ABI name, excluding `head`, as JSON-safe values: bytes32/addresses as
+   * hex strings, small integers as numbers. Feeding them to common/history nextHistoryHead
+   * reproduces `headAfter`.
+   */
+  fields: Record<string, string | number>;
+  headAfter: string;
+}
+
+export interface DeviceFilter {
+  manufacturer?: string;
+  status?: Exclude<DeviceStatusName, "NONE">;
+  segment?: string;
+  /** Devices holding at least one (unrevoked) attestation of this kind. */
+  attestationKind?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor of the last item (pass as `after`), null when empty. */
+  endCursor: string | null;
+  hasNextPage: boolean;
+}
+
+export interface IndexerStatusRecord {
+  chainId: number;
+  registry: string;
+  deployBlock: number;
+  /** Last block whose events are applied. */
+  indexedBlock: number;
+  indexedBlockHash: string;
+  /** Latest chain head the indexer has seen (from the node). */
+  headBlock: number;
+  /** Rolling state digest after indexedBlock. */
+  digest: string;
+  /** Whether the initial backfill reached the head at least once. */
+  caughtUp: boolean;
+  reorgs: number;
+  rpcErrors: number;
+}
+
+/** What the indexer reports after each committed batch (listeners hear only committed data). */
+export type StoreChange =
+  | { type: "applied"; fromBlock: number; toBlock: number; entries: HistoryEntryRecord[] }
+  /** A reorg removed these entries (already rolled back in the store). */
+  | { type: "retracted"; toBlock: number; entries: HistoryEntryRecord[] };
+
+export interface StoreReader {
+  getDevice(id: string): Promise<DeviceRecord | undefined>;
+  /** Same order as `ids`; undefined where unknown. */
+  getDevices(ids: readonly string[]): Promise<(DeviceRecord | undefined)[]>;
+  listDevices(filter: DeviceFilter, first: number, after?: string | null): Promise<Page<DeviceRecord>>;
+  getAttestation(uid: string): Promise<AttestationRecord | undefined>;
+  /** All attestations of a device, oldest first. */
+  listAttestations(deviceId: string): Promise<AttestationRecord[]>;
+  /** A device's history in order (seq ascending). */
+  getHistory(deviceId: string, first: number, after?: string | null): Promise<Page<HistoryEntryRecord>>;
+  /** Whether `account` holds `role` (bytes32) according to RoleGranted/RoleRevoked events. */
+  hasRole(role: string, account: string): Promise<boolean>;
+  status(): IndexerStatusRecord;
+  /** Subscribe to committed changes; returns the unsubscribe function. */
+  onChange(listener: (change: StoreChange) => void): () => void;
+}

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import path from "node:path";
+import { HDNodeWallet } from "ethers";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -87,12 +88,11 @@ export async function startHardhatNode(opts: { port?: number; logging?: boolean 
   };
 }
 
-/** Private keys of the hardhat node's first accounts (public test keys, never funded elsewhere). */
-export const HARDHAT_KEYS = [
-  "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-  "0x59c6995e998f97a5a0044966f0945389dc9c86dae88c7a8412f4603b6b78690d",
-  "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-  "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-  "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
-  "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
-] as const;
+/** The hardhat node's well-known test mnemonic (public, funded only on local dev chains). */
+export const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
+
+/** Private keys of the hardhat node's first accounts, derived from its public test mnemonic. */
+export const HARDHAT_KEYS: readonly string[] = Array.from(
+  { length: 10 },
+  (_, i) => HDNodeWallet.fromPhrase(HARDHAT_MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).privateKey,
+);

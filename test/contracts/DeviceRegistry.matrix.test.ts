@@ -1,0 +1,235 @@
+/**
+ * Role × function matrix, generated: every state-changing external function is called by every
+ * role; the allowed roles succeed (and emit the function's event), every other role is refused
+ * with the exact error and arguments. The table below is the access-control specification of
+ * issue 2 (least privilege); a change in the contract's access rules fails here.
+ */
+import { expect } from "chai";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { ContractTransactionResponse } from "ethers";
+import { DEFAULT_ADMIN_ROLE, MANUFACTURER_ROLE } from "../../common/roles";
+import {
+  FAR_EXPIRY,
+  KIND_FIRMWARE,
+  deployPopulatedFixture,
+  encodedError,
+  registration,
+  testHash,
+} from "../helpers/contracts-fixture";
+
+type Fixture = Awaited<ReturnType<typeof deployPopulatedFixture>>;
+
+const ROLES = ["none", "admin", "manufacturer", "otherManufacturer", "attester", "otherAttester", "officer"] as const;
+type Role = (typeof ROLES)[number];
+
+/** The account playing each role. "manufacturer" owns the target devices; "attester" issued the attestation. */
+function actor(f: Fixture, role: Role): HardhatEthersSigner {
+  switch (role) {
+    case "none":
+      return f.stranger;
+    case "admin":
+      return f.admin;
+    case "manufacturer":
+      return f.manufacturer;
+    case "otherManufacturer":
+      return f.manufacturer2;
+    case "attester":
+      return f.attester;
+    case "otherAttester":
+      return f.attester2;
+    case "officer":
+      return f.officer;
+  }
+}
+
+interface Row {
+  fn: string;
+  allowed: readonly Role[];
+  call(f: Fixture, as: HardhatEthersSigner): Promise<ContractTransactionResponse>;
+  /** The event a successful call emits (none for calls that may change nothing visible). */
+  event?: string;
+  /** The exact refusal for `account`: [error name, args]. */
+  refusal(f: Fixture, account: string): [string, unknown[]];
+}
+
+const unauthorized =
+  (role: (f: Fixture) => string) =>
+  (f: Fixture, account: string): [string, unknown[]] => ["AccessControlUnauthorizedAccount", [account, role(f)]];
+const batchItem =
+  (name: string, args: (f: Fixture, account: string) => unknown[]) =>
+  (f: Fixture, account: string): [string, unknown[]] => [
+    "DeviceRegistryBatchItemFailed",
+    [0, encodedError(name, args(f, account))],
+  ];
+const fresh = registration("matrix-fresh");
+const MANAGERS = ["manufacturer", "officer"] as const;
+
+const MATRIX: readonly Row[] = [
+  {
+    fn: "registerDevice",
+    allowed: ["manufacturer", "otherManufacturer"],
+    event: "DeviceRegistered",
+    call: (f, as) =>
+      f.registry
+        .connect(as)
+        .registerDevice(fresh.deviceId, fresh.keyAlgorithm, fresh.keyHash, fresh.firmwareHash, fresh.segment),
+    refusal: unauthorized(() => MANUFACTURER_ROLE),
+  },
+  {
+    fn: "registerDevices",
+    allowed: ["manufacturer", "otherManufacturer"],
+    event: "DeviceRegistered",
+    call: (f, as) => f.registry.connect(as).registerDevices([fresh]),
+    refusal: unauthorized(() => MANUFACTURER_ROLE),
+  },
+  {
+    fn: "updateFirmware",
+    allowed: ["manufacturer"],
+    event: "FirmwareUpdated",
+    call: (f, as) => f.registry.connect(as).updateFirmware(f.active.deviceId, testHash("fw/2")),
+    refusal: (f, account) => ["DeviceRegistryNotDeviceManufacturer", [f.active.deviceId, account]],
+  },
+  {
+    fn: "rotateKey",
+    allowed: ["manufacturer"],
+    event: "KeyRotated",
+    call: (f, as) => f.registry.connect(as).rotateKey(f.active.deviceId, 2, testHash("key/2")),
+    refusal: (f, account) => ["DeviceRegistryNotDeviceManufacturer", [f.active.deviceId, account]],
+  },
+  {
+    fn: "suspendDevice",
+    allowed: MANAGERS,
+    event: "DeviceSuspended",
+    call: (f, as) => f.registry.connect(as).suspendDevice(f.active.deviceId, 7),
+    refusal: (f, account) => ["DeviceRegistryNotDeviceManager", [f.active.deviceId, account]],
+  },
+  {
+    fn: "reinstateDevice",
+    allowed: MANAGERS,
+    event: "DeviceReinstated",
+    call: (f, as) => f.registry.connect(as).reinstateDevice(f.suspended.deviceId),
+    refusal: (f, account) => ["DeviceRegistryNotDeviceManager", [f.suspended.deviceId, account]],
+  },
+  {
+    fn: "revokeDevice",
+    allowed: MANAGERS,
+    event: "DeviceRevoked",
+    call: (f, as) => f.registry.connect(as).revokeDevice(f.active.deviceId, 1),
+    refusal: (f, account) => ["DeviceRegistryNotDeviceManager", [f.active.deviceId, account]],
+  },
+  {
+    fn: "revokeDevices",
+    allowed: MANAGERS,
+    event: "DeviceRevoked",
+    call: (f, as) => f.registry.connect(as).revokeDevices([f.active.deviceId], 1),
+    refusal: batchItem("DeviceRegistryNotDeviceManager", (f, account) => [f.active.deviceId, account]),
+  },
+  {
+    fn: "attest",
+    allowed: ["attester"],
+    event: "Attested",
+    call: (f, as) => f.registry.connect(as).attest(f.active.deviceId, KIND_FIRMWARE, testHash("evidence"), FAR_EXPIRY),
+    refusal: unauthorized((f) => f.roles.firmware),
+  },
+  {
+    fn: "attestDevices",
+    allowed: ["attester"],
+    event: "Attested",
+    call: (f, as) =>
+      f.registry
+        .connect(as)
+        .attestDevices([
+          { deviceId: f.active.deviceId, kind: KIND_FIRMWARE, evidenceHash: testHash("e"), expiresAt: 0 },
+        ]),
+    refusal: batchItem("AccessControlUnauthorizedAccount", (f, account) => [account, f.roles.firmware]),
+  },
+  {
+    fn: "revokeAttestation",
+    allowed: ["attester", "officer"],
+    event: "AttestationRevoked",
+    call: (f, as) => f.registry.connect(as).revokeAttestation(f.active.deviceId, f.uid, 6),
+    refusal: (f, account) => ["DeviceRegistryNotAttestationManager", [f.uid, account]],
+  },
+  {
+    fn: "grantRole",
+    allowed: ["admin"],
+    event: "RoleGranted",
+    call: (f, as) => f.registry.connect(as).grantRole(MANUFACTURER_ROLE, f.stranger.address),
+    refusal: unauthorized(() => DEFAULT_ADMIN_ROLE),
+  },
+  {
+    fn: "revokeRole",
+    allowed: ["admin"],
+    event: "RoleRevoked",
+    call: (f, as) => f.registry.connect(as).revokeRole(MANUFACTURER_ROLE, f.manufacturer2.address),
+    refusal: unauthorized(() => DEFAULT_ADMIN_ROLE),
+  },
+  {
+    fn: "beginDefaultAdminTransfer",
+    allowed: ["admin"],
+    event: "DefaultAdminTransferScheduled",
+    call: (f, as) => f.registry.connect(as).beginDefaultAdminTransfer(f.stranger.address),
+    refusal: unauthorized(() => DEFAULT_ADMIN_ROLE),
+  },
+  {
+    fn: "cancelDefaultAdminTransfer",
+    allowed: ["admin"],
+    call: (f, as) => f.registry.connect(as).cancelDefaultAdminTransfer(),
+    refusal: unauthorized(() => DEFAULT_ADMIN_ROLE),
+  },
+  {
+    fn: "changeDefaultAdminDelay",
+    allowed: ["admin"],
+    event: "DefaultAdminDelayChangeScheduled",
+    call: (f, as) => f.registry.connect(as).changeDefaultAdminDelay(7200),
+    refusal: unauthorized(() => DEFAULT_ADMIN_ROLE),
+  },
+  {
+    fn: "rollbackDefaultAdminDelay",
+    allowed: ["admin"],
+    call: (f, as) => f.registry.connect(as).rollbackDefaultAdminDelay(),
+    refusal: unauthorized(() => DEFAULT_ADMIN_ROLE),
+  },
+];
+
+describe("DeviceRegistry role × function matrix", function () {
+  const fixture = () => deployPopulatedFixture();
+
+  for (const row of MATRIX) {
+    describe(row.fn, function () {
+      for (const role of ROLES) {
+        if (row.allowed.includes(role)) {
+          it(`succeeds for ${role}`, async function () {
+            const f = await loadFixture(fixture);
+            const tx = row.call(f, actor(f, role));
+            if (row.event) await expect(tx).to.emit(f.registry, row.event);
+            else await expect(tx).not.to.be.reverted;
+          });
+        } else {
+          it(`reverts when called by ${role}`, async function () {
+            const f = await loadFixture(fixture);
+            const as = actor(f, role);
+            const [error, args] = row.refusal(f, as.address);
+            await expect(row.call(f, as))
+              .to.be.revertedWithCustomError(f.registry, error)
+              .withArgs(...args);
+          });
+        }
+      }
+    });
+  }
+
+  describe("views", function () {
+    for (const role of ROLES) {
+      it(`answers getDevice, getAttestation, historyHead and isActive for ${role}`, async function () {
+        const f = await loadFixture(fixture);
+        const r = f.registry.connect(actor(f, role));
+        expect((await r.getDevice(f.active.deviceId)).manufacturer).to.equal(f.manufacturer.address);
+        expect((await r.getAttestation(f.active.deviceId, f.uid)).attester).to.equal(f.attester.address);
+        expect((await r.historyHead(f.active.deviceId)).eventCount).to.equal(2n);
+        expect(await r.isActive(f.active.deviceId)).to.equal(true);
+      });
+    }
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * Randomized model test: seeded sequences of every state-changing operation, by random actors on a
+ * small pool of device ids, run against the registry and against the TypeScript model
+ * (test/helpers/contracts-model.ts). Each step must revert with exactly the error the model
+ * predicts, or emit exactly the predicted events; after each step every device's status, key
+ * algorithm and event count match the model, and historyHead(id) equals the head recomputed by
+ * common/history.ts from the device's events decoded from the receipts.
+ *
+ * Reproduce a failure with MODEL_SEED=<seed> (printed in the failure message).
+ */
+import { expect } from "chai";
+import hre from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { ContractTransactionResponse } from "ethers";
+import { computeHistoryHead, nextHistoryHead, GENESIS_HEAD } from "../../common/history";
+import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE } from "../../common/roles";
+import {
+  FAR_EXPIRY,
+  KIND_FIRMWARE,
+  KIND_IEC62443,
+  SEGMENT,
+  deployRegistryFixture,
+  deviceEvents,
+  testHash,
+  type DeviceEvent,
+} from "../helpers/contracts-fixture";
+import { createRegistryModel, type AttestationRequest, type Op, type Registration } from "../helpers/contracts-model";
+
+/** Under solidity-coverage (instrumented, ~4× slower) fewer runs: coverage needs breadth, not depth. */
+const UNDER_COVERAGE = (hre as { __SOLIDITY_COVERAGE_RUNNING?: boolean }).__SOLIDITY_COVERAGE_RUNNING === true;
+const RUNS = Number(process.env.MODEL_RUNS ?? (UNDER_COVERAGE ? 6 : 25));
+const STEPS = Number(process.env.MODEL_STEPS ?? 40);
+const BASE_SEED = Number(process.env.MODEL_SEED ?? 0x5eed);
+const ZERO = "0x" + "00".repeat(32);
+const GAS = { gasLimit: 5_000_000 };
+
+/** mulberry32: a tiny seeded PRNG, so every run is reproducible from its seed. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const chance = (p: number) => next() < p;
+  return { int, pick, chance };
+}
+
+async function fixture() {
+  return deployRegistryFixture();
+}
+
+describe("DeviceRegistry randomized model", function () {
+  this.timeout(240_000);
+
+  it(`agrees with the TypeScript model over ${RUNS} runs × ${STEPS} steps`, async function () {
+    for (let run = 0; run < RUNS; run++) {
+      await runOnce(BASE_SEED + run);
+    }
+  });
+});
+
+async function runOnce(seed: number): Promise<void> {
+  const f = await loadFixture(fixture); // reverts to the deployed registry: runs are isolated
+  const r = rng(seed);
+  const actors: HardhatEthersSigner[] = [
+    f.admin,
+    f.manufacturer,
+    f.manufacturer2,
+    f.attester,
+    f.attester2,
+    f.officer,
+    f.stranger,
+  ];
+  const model = createRegistryModel(f.admin.address, [
+    [f.roles.manufacturer, f.manufacturer.address],
+    [f.roles.manufacturer, f.manufacturer2.address],
+    [f.roles.firmware, f.attester.address],
+    [f.roles.iec62443, f.attester2.address],
+    [f.roles.officer, f.officer.address],
+  ]);
+  const ids = Array.from({ length: 8 }, (_, i) => testHash(`model/${seed}/device/${i}`));
+  /** Device events decoded from the receipts, per device: the auditor's view. */
+  const history = new Map<string, DeviceEvent[]>(ids.map((id) => [id, []]));
+  const roleIds = [MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE, f.roles.firmware, f.roles.iec62443];
+
+  // Mostly valid values, sometimes the edge each check exists for.
+  // a live device (registered, not revoked) most of the time, so that most steps can succeed
+  const liveIds = () => ids.filter((id) => (model.devices.get(id)?.status ?? 3) !== 3);
+  const anyId = () => {
+    if (r.chance(0.03)) return ZERO;
+    const live = liveIds();
+    return live.length && r.chance(0.7) ? r.pick(live) : r.pick(ids);
+  };
+  const freshId = () => {
+    const unregistered = ids.filter((id) => !model.devices.has(id));
+    return unregistered.length && r.chance(0.8) ? r.pick(unregistered) : anyId();
+  };
+  const alg = () => (r.chance(0.08) ? r.pick([0, 4, 200]) : 1 + r.int(3));
+  const keyHash = (tag: string) => (r.chance(0.05) ? ZERO : testHash(`key/${seed}/${tag}`));
+  const reason = () => (r.chance(0.08) ? 9 : r.int(9));
+  const kind = () => (r.chance(0.05) ? ZERO : r.pick([KIND_FIRMWARE, KIND_IEC62443]));
+  const registration = (tag: string): Registration => ({
+    deviceId: freshId(),
+    keyAlgorithm: alg(),
+    keyHash: keyHash(tag),
+    firmwareHash: testHash(`fw/${tag}`),
+    segment: r.chance(0.5) ? SEGMENT : ZERO,
+  });
+  const request = (tag: string): AttestationRequest => ({
+    deviceId: anyId(),
+    kind: kind(),
+    evidenceHash: testHash(`evidence/${tag}`),
+    expiresAt: r.pick([0, FAR_EXPIRY, FAR_EXPIRY, 1]),
+  });
+  const someUid = (deviceId: string) => {
+    const known = model.uidsOf(deviceId);
+    return known.length && !r.chance(0.1) ? r.pick(known) : testHash(`uid/${r.int(1000)}`);
+  };
+  const batchOf = <T>(make: (i: number) => T) =>
+    Array.from({ length: r.chance(0.05) ? 0 : 1 + r.int(4) }, (_, i) => make(i));
+
+  function nextOp(step: number): Op {
+    const tag = `${step}`;
+    // the caller: usually someone for whom the operation makes sense, sometimes anyone
+    const by = (preferred: HardhatEthersSigner[]) => (r.chance(0.75) ? r.pick(preferred) : r.pick(actors)).address;
+    // for an operation on a device: usually its own manufacturer
+    const owner = (deviceId: string, others: HardhatEthersSigner[]) =>
+      model.devices.get(deviceId) && r.chance(0.6) ? model.devices.get(deviceId)!.manufacturer : by(others);
+    const makers = [f.manufacturer, f.manufacturer2];
+    const managers = [f.manufacturer, f.manufacturer2, f.officer];
+    const attesters = [f.attester, f.attester2];
+    // every run opens with the three batch functions called empty (by a random caller: the role
+    // check of registerDevices comes before the emptiness check, the others have none)
+    if (step === 0) return { type: "registerDevices", by: by(makers), regs: [] };
+    if (step === 1) return { type: "revokeDevices", by: by(managers), deviceIds: [], reason: reason() };
+    if (step === 2) return { type: "attestDevices", by: by(attesters), reqs: [] };
+    // few live devices: register more, or most operations can only fail
+    const registerFirst = liveIds().length < 3 && r.chance(0.6);
+    switch (registerFirst ? r.int(3) : r.int(15)) {
+      case 0:
+      case 1:
+        return { type: "registerDevice", by: by(makers), reg: registration(tag) };
+      case 2:
+        return { type: "registerDevices", by: by(makers), regs: batchOf((i) => registration(`${tag}/${i}`)) };
+      case 3: {
+        const deviceId = anyId();
+        return { type: "updateFirmware", by: owner(deviceId, makers), deviceId, firmwareHash: testHash(`fw/${tag}`) };
+      }
+      case 4: {
+        const deviceId = anyId();
+        return { type: "rotateKey", by: owner(deviceId, makers), deviceId, keyAlgorithm: alg(), keyHash: keyHash(tag) };
+      }
+      case 5: {
+        const deviceId = anyId();
+        return { type: "suspendDevice", by: owner(deviceId, managers), deviceId, reason: reason() };
+      }
+      case 6: {
+        // reinstate what is suspended, mostly
+        const suspended = ids.filter((id) => model.devices.get(id)?.status === 2);
+        const deviceId = suspended.length && r.chance(0.7) ? r.pick(suspended) : anyId();
+        return { type: "reinstateDevice", by: owner(deviceId, managers), deviceId };
+      }
+      case 7: {
+        const deviceId = anyId();
+        return { type: "revokeDevice", by: owner(deviceId, managers), deviceId, reason: reason() };
+      }
+      case 8:
+        return { type: "revokeDevices", by: by(managers), deviceIds: batchOf(() => anyId()), reason: reason() };
+      case 9:
+      case 10:
+      case 14: {
+        // usually an attester with its own kind
+        const attester = r.pick(attesters);
+        const req = request(tag);
+        if (req.kind !== ZERO && r.chance(0.75)) req.kind = attester === f.attester ? KIND_FIRMWARE : KIND_IEC62443;
+        return { type: "attest", by: r.chance(0.85) ? attester.address : by(attesters), req };
+      }
+      case 11:
+        return { type: "attestDevices", by: by(attesters), reqs: batchOf((i) => request(`${tag}/${i}`)) };
+      case 12: {
+        const deviceId = r.pick(ids);
+        return {
+          type: "revokeAttestation",
+          by: by([...attesters, f.officer]),
+          deviceId,
+          uid: someUid(deviceId),
+          reason: reason(),
+        };
+      }
+      default: {
+        const account = r.pick(actors.slice(1)).address;
+        return { type: r.chance(0.5) ? "grantRole" : "revokeRole", by: by([f.admin]), role: r.pick(roleIds), account };
+      }
+    }
+  }
+
+  function send(op: Op): Promise<ContractTransactionResponse> {
+    const signer = actors.find((a) => a.address === op.by)!;
+    const reg = f.registry.connect(signer);
+    switch (op.type) {
+      case "registerDevice": {
+        const x = op.reg;
+        return reg.registerDevice(x.deviceId, x.keyAlgorithm, x.keyHash, x.firmwareHash, x.segment, GAS);
+      }
+      case "registerDevices":
+        return reg.registerDevices(op.regs, GAS);
+      case "updateFirmware":
+        return reg.updateFirmware(op.deviceId, op.firmwareHash, GAS);
+      case "rotateKey":
+        return reg.rotateKey(op.deviceId, op.keyAlgorithm, op.keyHash, GAS);
+      case "suspendDevice":
+        return reg.suspendDevice(op.deviceId, op.reason, GAS);
+      case "reinstateDevice":
+        return reg.reinstateDevice(op.deviceId, GAS);
+      case "revokeDevice":
+        return reg.revokeDevice(op.deviceId, op.reason, GAS);
+      case "revokeDevices":
+        return reg.revokeDevices(op.deviceIds, op.reason, GAS);
+      case "attest":
+        return reg.attest(op.req.deviceId, op.req.kind, op.req.evidenceHash, op.req.expiresAt, GAS);
+      case "attestDevices":
+        return reg.attestDevices(op.reqs, GAS);
+      case "revokeAttestation":
+        return reg.revokeAttestation(op.deviceId, op.uid, op.reason, GAS);
+      case "grantRole":
+        return reg.grantRole(op.role, op.account, GAS);
+      case "revokeRole":
+        return reg.revokeRole(op.role, op.account, GAS);
+    }
+  }
+
+  let ok = 0;
+  let now = await time.latest();
+  for (let step = 0; step < STEPS; step++) {
+    const op = nextOp(step);
+    const where = `seed ${seed} step ${step} ${JSON.stringify(op)}`;
+    now += 1; // later than any block so far, mined or not
+    await time.setNextBlockTimestamp(now); // the block the call lands in: ExpiryInPast names it
+    const outcome = model.apply(op, now);
+    if (process.env.MODEL_TRACE)
+      console.log(step, op.type, op.by.slice(0, 6), outcome.type === "revert" ? outcome.error : "ok");
+    if (outcome.type === "revert") {
+      await expect(send(op), where)
+        .to.be.revertedWithCustomError(f.registry, outcome.error)
+        .withArgs(...outcome.args);
+    } else {
+      ok++;
+      const receipt = (await (await send(op)).wait())!;
+      const emitted = deviceEvents(receipt);
+      expect(
+        emitted.map((e) => e.name),
+        where,
+      ).to.deep.equal(outcome.events.map((e) => e.name));
+      for (const [i, e] of emitted.entries()) {
+        const past = history.get(e.deviceId) ?? [];
+        // the event's fields are the predicted ones: the head chained over them must be the emitted head
+        const prev = past.length ? past[past.length - 1]!.head : GENESIS_HEAD;
+        expect(e.head, `${where} event ${i}`).to.equal(
+          nextHistoryHead(prev, outcome.events[i]!.name, outcome.events[i]!.fields),
+        );
+        history.set(e.deviceId, [...past, e]);
+      }
+    }
+    const onChain = await Promise.all(
+      ids.map((id) => Promise.all([f.registry.getDevice(id), f.registry.historyHead(id)])),
+    );
+    for (const [k, id] of ids.entries()) {
+      const [d, [head, eventCount]] = onChain[k]!;
+      const m = model.devices.get(id);
+      expect(
+        [Number(d.status), Number(d.keyAlgorithm), Number(d.eventCount), d.manufacturer],
+        `${where}: device ${id}`,
+      ).to.deep.equal(
+        m
+          ? [m.status, m.keyAlgorithm, m.eventCount, m.manufacturer]
+          : [0, 0, 0, "0x0000000000000000000000000000000000000000"],
+      );
+      expect(Number(eventCount), `${where}: eventCount ${id}`).to.equal(history.get(id)!.length);
+      expect(head, `${where}: historyHead ${id}`).to.equal(computeHistoryHead(history.get(id)!));
+    }
+  }
+  // every attestation the model knows, as storage holds it
+  for (const [key, a] of model.attestations) {
+    const [deviceId, uid] = key.split("/") as [string, string];
+    const onChain = await f.registry.getAttestation(deviceId, uid);
+    expect([onChain.attester, onChain.revoked], `seed ${seed}: attestation ${uid}`).to.deep.equal([
+      a.attester,
+      a.revoked,
+    ]);
+  }
+  // a run where almost everything reverts would test little: insist on real progress
+  expect(ok, `seed ${seed}: successful steps`).to.be.at.least(Math.floor(STEPS / 5));
+}

@@ -120,6 +120,17 @@ export interface IndexerStatusRecord {
   caughtUp: boolean;
   reorgs: number;
   rpcErrors: number;
+  /** Blocks the indexer stays behind the head (`confirmations`). */
+  confirmations?: number;
+  /** Registry logs applied so far. */
+  events?: number;
+  /**
+   * Set when indexing stopped on a fatal error (reorg deeper than the window, a lying node, chain
+   * identity): the store keeps serving the last consistent state, readiness must go false.
+   */
+  fatalError?: string;
+  /** Name of the fatal error class, e.g. "HistoryHeadMismatchError". */
+  fatalErrorName?: string;
 }
 
 /** What the indexer reports after each committed batch (listeners hear only committed data). */

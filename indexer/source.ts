@@ -1,0 +1,372 @@
+/**
+ * The indexer's input stage, reusable by anyone who replays the chain (`dtl audit`): fetch the
+ * registry's logs of a block range with plain JSON-RPC and decode them into typed device and role
+ * events with a precomputed topic → decoder map (no ethers Interface on the hot path), plus the
+ * block headers the indexer needs (timestamps, hashes for the reorg window).
+ *
+ * Every device event's fields are all static ABI types (bytes32, address, uint8, uint40), so the
+ * decoder reads 32-byte words straight from `topics`/`data` and re-encodes the decoded values
+ * into the canonical words the history head commits to ({@link DeviceEvent.encodedFields}).
+ */
+import { getAddress } from "ethers";
+import { DEVICE_EVENT_NAMES, ROLE_EVENT_NAMES, eventFragment } from "../common/abi";
+import { eventKindCode, type DeviceEventName } from "../common/codes";
+import { hexToNumber, numberToHex, type RpcClient } from "../common/rpc";
+import { InconsistentNodeError } from "./errors";
+
+/** A log as eth_getLogs returns it. */
+export interface RawLog {
+  address: string;
+  topics: string[];
+  data: string;
+  blockNumber: string;
+  blockHash: string;
+  transactionHash: string;
+  logIndex: string;
+  removed?: boolean;
+}
+
+export interface LogLocation {
+  blockNumber: number;
+  blockHash: string;
+  transactionHash: string;
+  logIndex: number;
+}
+
+export interface DeviceEvent extends LogLocation {
+  type: "device";
+  name: DeviceEventName;
+  /** EventKind code (the `kind` of the history head formula). */
+  kind: number;
+  deviceId: string;
+  /** All fields but `head`, JSON-safe (bytes32 lowercase hex, addresses EIP-55, uints as numbers). */
+  fields: Record<string, string | number>;
+  /** Who caused it: manufacturer, attester or `by`. */
+  actor: string;
+  /** The head the event reports. */
+  head: string;
+  /** abi.encode(<fields but head>) re-encoded from the decoded values, hex without 0x. */
+  encodedFields: string;
+}
+
+export interface RoleEvent extends LogLocation {
+  type: "role";
+  name: (typeof ROLE_EVENT_NAMES)[number];
+  role: string;
+  account: string;
+  sender: string;
+}
+
+export type RegistryEvent = DeviceEvent | RoleEvent;
+
+export interface BlockHeader {
+  number: number;
+  hash: string;
+  parentHash: string;
+  timestamp: number;
+}
+
+// ------------------------------------------------------------------ decoding
+
+const addressCache = new Map<string, string>();
+
+/** EIP-55 of a 32-byte word's low 20 bytes (cached: a registry sees few distinct accounts). */
+function wordToAddress(word: string): string {
+  const low = word.slice(-40).toLowerCase();
+  let a = addressCache.get(low);
+  if (a === undefined) {
+    a = getAddress("0x" + low);
+    if (addressCache.size < 100_000) addressCache.set(low, a);
+  }
+  return a;
+}
+
+type FieldType = "bytes32" | "address" | "uint8" | "uint40";
+
+interface FieldSpec {
+  name: string;
+  type: FieldType;
+  /** Topic index (1..3) when indexed, else the word index in data. */
+  topic?: number;
+  word?: number;
+}
+
+interface DeviceDecoder {
+  name: DeviceEventName;
+  kind: number;
+  fields: FieldSpec[];
+  /** Word index of `head` in data. */
+  headWord: number;
+  actorField: string;
+  topicCount: number;
+  dataWords: number;
+}
+
+const MAX_UINT: Record<string, number> = { uint8: 0xff, uint40: 0xff_ffff_ffff };
+
+function fieldSpecs(name: string): { specs: FieldSpec[]; topicCount: number; dataWords: number } {
+  let topic = 1;
+  let word = 0;
+  const specs = eventFragment(name).inputs.map((i): FieldSpec => {
+    if (!["bytes32", "address", "uint8", "uint40"].includes(i.type))
+      throw new Error(`${name}.${i.name}: unsupported type ${i.type}`);
+    const type = i.type as FieldType;
+    return i.indexed ? { name: i.name, type, topic: topic++ } : { name: i.name, type, word: word++ };
+  });
+  return { specs, topicCount: topic, dataWords: word };
+}
+
+const DEVICE_DECODERS = new Map<string, DeviceDecoder>(
+  DEVICE_EVENT_NAMES.map((name) => {
+    const { specs, topicCount, dataWords } = fieldSpecs(name);
+    const head = specs.find((s) => s.name === "head");
+    if (!head || head.word === undefined) throw new Error(`${name} has no head in data`);
+    const actorField = ["manufacturer", "attester", "by"].find((n) => specs.some((s) => s.name === n));
+    if (!actorField) throw new Error(`${name} names no actor`);
+    const decoder: DeviceDecoder = {
+      name,
+      kind: eventKindCode(name),
+      fields: specs.filter((s) => s.name !== "head"),
+      headWord: head.word,
+      actorField,
+      topicCount,
+      dataWords,
+    };
+    return [eventFragment(name).topicHash, decoder];
+  }),
+);
+
+const FIELD_NAMES = new Map<DeviceEventName, readonly string[]>(
+  [...DEVICE_DECODERS.values()].map((d) => [d.name, d.fields.map((f) => f.name)]),
+);
+
+/** A device event's field names in ABI order, without `head`. */
+export function deviceEventFieldNames(name: DeviceEventName): readonly string[] {
+  return FIELD_NAMES.get(name)!;
+}
+
+const ROLE_DECODERS = new Map<string, RoleEvent["name"]>(ROLE_EVENT_NAMES.map((n) => [eventFragment(n).topicHash, n]));
+
+/** topic0 of every event the indexer applies: the filter of its eth_getLogs calls. */
+export const INDEXED_TOPICS: readonly string[] = [...DEVICE_DECODERS.keys(), ...ROLE_DECODERS.keys()];
+
+const ADDRESS_PAD = "000000000000000000000000";
+
+function malformed(log: RawLog, what: string): InconsistentNodeError {
+  return new InconsistentNodeError(
+    `malformed log at block ${hexToNumber(log.blockNumber)} index ${hexToNumber(log.logIndex)}: ${what}`,
+  );
+}
+
+/** Decodes one log of the registry; throws {@link InconsistentNodeError} on a malformed one. */
+export function decodeLog(log: RawLog): RegistryEvent {
+  const topic0 = log.topics[0]?.toLowerCase() ?? "";
+  const loc: LogLocation = {
+    blockNumber: hexToNumber(log.blockNumber),
+    blockHash: log.blockHash.toLowerCase(),
+    transactionHash: log.transactionHash.toLowerCase(),
+    logIndex: hexToNumber(log.logIndex),
+  };
+  const role = ROLE_DECODERS.get(topic0);
+  if (role) {
+    if (log.topics.length !== 4) throw malformed(log, `${role} with ${log.topics.length} topics`);
+    return {
+      type: "role",
+      name: role,
+      ...loc,
+      role: log.topics[1]!.toLowerCase(),
+      account: wordToAddress(log.topics[2]!),
+      sender: wordToAddress(log.topics[3]!),
+    };
+  }
+  const d = DEVICE_DECODERS.get(topic0);
+  if (!d) throw malformed(log, `unknown topic ${topic0}`);
+  const data = log.data.startsWith("0x") ? log.data.slice(2) : log.data;
+  if (log.topics.length !== d.topicCount || data.length !== d.dataWords * 64 || !/^[0-9a-fA-F]*$/.test(data)) {
+    throw malformed(log, `${d.name} with ${log.topics.length} topics and ${data.length / 2} data bytes`);
+  }
+  const fields: Record<string, string | number> = {};
+  let encoded = "";
+  for (const f of d.fields) {
+    const raw = (
+      f.topic !== undefined ? log.topics[f.topic]!.slice(2) : data.slice(f.word! * 64, f.word! * 64 + 64)
+    ).toLowerCase();
+    if (raw.length !== 64) throw malformed(log, `${d.name}.${f.name} is not a 32-byte word`);
+    switch (f.type) {
+      case "bytes32":
+        fields[f.name] = "0x" + raw;
+        encoded += raw;
+        break;
+      case "address":
+        if (!raw.startsWith(ADDRESS_PAD)) throw malformed(log, `${d.name}.${f.name} is not an address`);
+        fields[f.name] = wordToAddress(raw);
+        encoded += raw;
+        break;
+      default: {
+        const n = Number.parseInt(raw, 16);
+        if (!(n <= MAX_UINT[f.type]!)) throw malformed(log, `${d.name}.${f.name} out of ${f.type} range`);
+        fields[f.name] = n;
+        encoded += n.toString(16).padStart(64, "0");
+      }
+    }
+  }
+  return {
+    type: "device",
+    name: d.name,
+    kind: d.kind,
+    ...loc,
+    deviceId: fields.deviceId as string,
+    fields,
+    actor: fields[d.actorField] as string,
+    head: "0x" + data.slice(d.headWord * 64, d.headWord * 64 + 64).toLowerCase(),
+    encodedFields: encoded,
+  };
+}
+
+// ------------------------------------------------------------------ fetching
+
+/**
+ * The registry's indexed logs of [from, to], checked to be what was asked for: the registry's
+ * address, inside the range, not `removed`, in chain order.
+ */
+export async function fetchRegistryLogs(
+  client: RpcClient,
+  registry: string,
+  from: number,
+  to: number,
+  opts: { timeoutMs?: number } = {},
+): Promise<RawLog[]> {
+  const logs = await client.call<RawLog[]>(
+    "eth_getLogs",
+    [{ address: registry, fromBlock: numberToHex(from), toBlock: numberToHex(to), topics: [INDEXED_TOPICS] }],
+    opts,
+  );
+  checkLogs(logs, registry, from, to);
+  return logs;
+}
+
+/** The checks of {@link fetchRegistryLogs} for logs obtained another way (e.g. in a batch). */
+export function checkLogs(logs: unknown, registry: string, from: number, to: number): asserts logs is RawLog[] {
+  if (!Array.isArray(logs)) throw new InconsistentNodeError(`eth_getLogs ${from}..${to} did not answer a list`);
+  const address = registry.toLowerCase();
+  let prevBlock = -1;
+  let prevIndex = -1;
+  for (const l of logs as RawLog[]) {
+    if (
+      typeof l !== "object" ||
+      l === null ||
+      typeof l.address !== "string" ||
+      !Array.isArray(l.topics) ||
+      typeof l.data !== "string"
+    ) {
+      throw new InconsistentNodeError(`eth_getLogs ${from}..${to} answered a malformed log`);
+    }
+    const b = hexToNumber(l.blockNumber);
+    const i = hexToNumber(l.logIndex);
+    if (l.address.toLowerCase() !== address)
+      throw new InconsistentNodeError(`eth_getLogs ${from}..${to} answered a log of ${l.address}`);
+    if (!(b >= from && b <= to))
+      throw new InconsistentNodeError(`eth_getLogs ${from}..${to} answered a log of block ${b}`);
+    if (l.removed === true)
+      throw new InconsistentNodeError(`eth_getLogs ${from}..${to} answered a removed log at block ${b}`);
+    if (b < prevBlock || (b === prevBlock && i <= prevIndex)) {
+      throw new InconsistentNodeError(`eth_getLogs ${from}..${to} answered logs out of order at block ${b}`);
+    }
+    prevBlock = b;
+    prevIndex = i;
+  }
+}
+
+interface RawHeader {
+  number: string;
+  hash: string;
+  parentHash: string;
+  timestamp: string;
+}
+
+export function parseHeader(raw: unknown, expected?: number): BlockHeader {
+  const h = raw as RawHeader | null;
+  if (!h || typeof h.hash !== "string" || typeof h.parentHash !== "string") {
+    throw new InconsistentNodeError(`the node has no block ${expected ?? "latest"}`);
+  }
+  const header = {
+    number: hexToNumber(h.number),
+    hash: h.hash.toLowerCase(),
+    parentHash: h.parentHash.toLowerCase(),
+    timestamp: hexToNumber(h.timestamp),
+  };
+  if (expected !== undefined && header.number !== expected) {
+    throw new InconsistentNodeError(`asked for block ${expected}, the node answered block ${header.number}`);
+  }
+  return header;
+}
+
+/** The eth_getBlockByNumber call for a header (no transactions). */
+export function headerCall(block: number | "latest"): { method: string; params: unknown[] } {
+  return { method: "eth_getBlockByNumber", params: [block === "latest" ? "latest" : numberToHex(block), false] };
+}
+
+/** Headers of the given blocks in JSON-RPC batches of `batchSize`; a missing block is an error. */
+export async function fetchHeaders(
+  client: RpcClient,
+  numbers: Iterable<number>,
+  opts: { batchSize?: number; timeoutMs?: number } = {},
+): Promise<Map<number, BlockHeader>> {
+  const list = [...new Set(numbers)];
+  const size = opts.batchSize ?? 500;
+  const out = new Map<number, BlockHeader>();
+  for (let i = 0; i < list.length; i += size) {
+    const part = list.slice(i, i + size);
+    const raws = await client.batch(part.map(headerCall), opts);
+    part.forEach((n, j) => out.set(n, parseHeader(raws[j], n)));
+  }
+  return out;
+}
+
+export async function fetchHead(client: RpcClient): Promise<BlockHeader> {
+  return parseHeader(await client.call("eth_getBlockByNumber", ["latest", false]));
+}
+
+// ------------------------------------------------------------------ one range, decoded
+
+export interface DecodedRange {
+  from: number;
+  to: number;
+  logs: RawLog[];
+  events: RegistryEvent[];
+  /** Headers of every block with a log, of `to`, and of `from − 1` when from > 0. */
+  headers: Map<number, BlockHeader>;
+}
+
+/**
+ * Logs of [from, to] decoded, with the headers of their blocks; each log's block hash is checked
+ * against its header (a mismatch means the chain moved during the fetch: retry).
+ */
+export async function readRegistryRange(
+  client: RpcClient,
+  registry: string,
+  from: number,
+  to: number,
+): Promise<DecodedRange> {
+  const logs = await fetchRegistryLogs(client, registry, from, to);
+  const events = logs.map(decodeLog);
+  const wanted = new Set(events.map((e) => e.blockNumber));
+  wanted.add(to);
+  if (from > 0) wanted.add(from - 1);
+  const headers = await fetchHeaders(client, wanted);
+  checkLogBlocks(events, headers);
+  return { from, to, logs, events, headers };
+}
+
+/** Every event's block hash equals its block's header hash. */
+export function checkLogBlocks(events: readonly LogLocation[], headers: ReadonlyMap<number, BlockHeader>): void {
+  for (const e of events) {
+    const h = headers.get(e.blockNumber);
+    if (!h) throw new InconsistentNodeError(`no header fetched for block ${e.blockNumber}`);
+    if (h.hash !== e.blockHash) {
+      throw new InconsistentNodeError(
+        `log of block ${e.blockNumber} has block hash ${e.blockHash}, the header says ${h.hash} (the chain moved)`,
+      );
+    }
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The hot part of the store kept in memory (devices, attestations, role members, each device's
+ * attestation list, the reorg window), loaded once at open and changed only by {@link foldWrites}
+ * right after a batch committed. Records are never mutated: a change replaces the object, so
+ * readers may hold on to what they got.
+ */
+import type { AttestationRecord, DeviceRecord } from "../types";
+import { keys, type BlockRecord, type Cursor, type StoreIdentity, type Subs, type SubName } from "./schema";
+
+export interface MemoryState {
+  identity: StoreIdentity | undefined;
+  cursor: Cursor | undefined;
+  devices: Map<string, DeviceRecord>;
+  attestations: Map<string, AttestationRecord>;
+  /** deviceId → attestation uids by their key in the `a` index (oldest first). */
+  deviceAttestations: Map<string, { key: string; uid: string }[]>;
+  /** role key (keys.role) present = member. */
+  roles: Set<string>;
+  /** The reorg window's block records, by number. */
+  blocks: Map<number, BlockRecord>;
+}
+
+export function emptyState(): MemoryState {
+  return {
+    identity: undefined,
+    cursor: undefined,
+    devices: new Map(),
+    attestations: new Map(),
+    deviceAttestations: new Map(),
+    roles: new Set(),
+    blocks: new Map(),
+  };
+}
+
+async function scan(
+  sub: Subs[SubName],
+  opts: { gte?: string; lt?: string },
+  each: (k: string, v: unknown) => void,
+): Promise<void> {
+  const it = sub.iterator(opts);
+  try {
+    for (;;) {
+      const entries = await it.nextv(2000);
+      if (entries.length === 0) break;
+      for (const [k, v] of entries) each(k, v);
+    }
+  } finally {
+    await it.close();
+  }
+}
+
+export async function loadState(subs: Subs): Promise<MemoryState> {
+  const s = emptyState();
+  // the scans run side by side: LevelDB reads in its threads while JSON is decoded here
+  await Promise.all([
+    subs.meta.get("identity").then((v) => (s.identity = v as StoreIdentity | undefined)),
+    subs.meta.get("cursor").then((v) => (s.cursor = v as Cursor | undefined)),
+    scan(subs.dev, {}, (_k, v) => {
+      const d = v as DeviceRecord;
+      s.devices.set(d.id, d);
+    }),
+    scan(subs.att, {}, (_k, v) => {
+      const a = v as AttestationRecord;
+      s.attestations.set(a.uid, a);
+    }),
+    scan(subs.idx, { gte: "a", lt: "b" }, (k, v) => addDeviceAttestation(s, k, v as string)),
+    scan(subs.role, {}, (k) => s.roles.add(k)),
+    scan(subs.blk, {}, (k, v) => s.blocks.set(Number.parseInt(k, 16), v as BlockRecord)),
+  ]);
+  return s;
+}
+
+function deviceOfAttestationKey(key: string): string {
+  return "0x" + key.slice(1, 65);
+}
+
+function addDeviceAttestation(s: MemoryState, key: string, uid: string): void {
+  const id = deviceOfAttestationKey(key);
+  let list = s.deviceAttestations.get(id);
+  if (!list) s.deviceAttestations.set(id, (list = []));
+  const last = list[list.length - 1];
+  list.push({ key, uid });
+  if (last && last.key > key) list.sort((a, b) => (a.key < b.key ? -1 : 1));
+}
+
+function removeDeviceAttestation(s: MemoryState, key: string): void {
+  const id = deviceOfAttestationKey(key);
+  const list = s.deviceAttestations.get(id);
+  if (!list) return;
+  const i = list.findIndex((e) => e.key === key);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) s.deviceAttestations.delete(id);
+}
+
+export interface Write {
+  sub: SubName;
+  key: string;
+  /** undefined = delete. */
+  value: unknown;
+}
+
+/** Applies committed writes to the memory state (call only after the batch resolved). */
+export function foldWrites(s: MemoryState, writes: Iterable<Write>): void {
+  for (const w of writes) {
+    const del = w.value === undefined;
+    switch (w.sub) {
+      case "dev":
+        if (del) s.devices.delete("0x" + w.key);
+        else s.devices.set("0x" + w.key, w.value as DeviceRecord);
+        break;
+      case "att":
+        if (del) s.attestations.delete("0x" + w.key);
+        else s.attestations.set("0x" + w.key, w.value as AttestationRecord);
+        break;
+      case "role":
+        if (del) s.roles.delete(w.key);
+        else s.roles.add(w.key);
+        break;
+      case "idx":
+        if (w.key.startsWith("a")) {
+          if (del) removeDeviceAttestation(s, w.key);
+          else addDeviceAttestation(s, w.key, w.value as string);
+        }
+        break;
+      case "blk":
+        if (del) s.blocks.delete(Number.parseInt(w.key, 16));
+        else s.blocks.set(Number.parseInt(w.key, 16), w.value as BlockRecord);
+        break;
+      case "meta":
+        if (w.key === "cursor") s.cursor = w.value as Cursor;
+        else if (w.key === "identity") s.identity = w.value as StoreIdentity | undefined;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** Value of a memory-held key, or NOT_HELD for sublevels that live only in LevelDB. */
+export const NOT_HELD = Symbol("not held in memory");
+
+export function memoryValue(s: MemoryState, sub: SubName, key: string): unknown {
+  switch (sub) {
+    case "dev":
+      return s.devices.get("0x" + key) ?? null;
+    case "att":
+      return s.attestations.get("0x" + key) ?? null;
+    case "role":
+      return s.roles.has(key) ? NOT_HELD : null;
+    case "blk":
+      return s.blocks.get(Number.parseInt(key, 16)) ?? null;
+    case "hist":
+      // history keys are only ever created (seq grows), never overwritten
+      return null;
+    default:
+      return NOT_HELD;
+  }
+}
+
+export { keys };

@@ -1,0 +1,106 @@
+/**
+ * Shared pieces of the indexer tests: a chain with a fleet on it, the single-item operations the
+ * fleet writer does not make (firmware updates, key rotations, reinstatements, attestation
+ * revocations, role changes), temp data dirs, and a canonical dump of a store's content to
+ * compare two stores with.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { encodeBytes32String } from "ethers";
+import { ClassicLevel } from "classic-level";
+import type { Deployment } from "../../common/deployment";
+import { MANUFACTURER_ROLE } from "../../common/roles";
+import { startHardhatNode, type NodeHandle } from "./chain";
+import { deployFleetRegistry, testHash, writeFleet, type FleetActors, type FleetResult } from "./fleet";
+
+export interface FleetChain {
+  node: NodeHandle;
+  deployment: Deployment;
+  actors: FleetActors;
+  fleet: FleetResult;
+}
+
+export async function startFleetChain(devices: number, label = "fleet"): Promise<FleetChain> {
+  const node = await startHardhatNode();
+  try {
+    const { deployment, actors } = await deployFleetRegistry(node.url);
+    const fleet = await writeFleet(actors, { devices, label });
+    return { node, deployment, actors, fleet };
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+}
+
+/**
+ * One of every event kind the fleet writer does not produce, on fleet devices (active, not
+ * suspended/revoked ones): firmware update, key rotation, attestation revocation, suspend +
+ * reinstate, a role grant and revoke. Returns the number of registry logs written.
+ */
+export async function writeSingleOps(chain: FleetChain, tag: string): Promise<number> {
+  const { actors, fleet } = chain;
+  const reg = actors.registry;
+  const active = fleet.deviceIds.filter((id) => !fleet.suspended.includes(id) && !fleet.revoked.includes(id));
+  const [a, b, c] = [active[2]!, active[3]!, active[4]!];
+  const half = Math.ceil(fleet.deviceIds.length / 2);
+  const regOf = (id: string) => (fleet.deviceIds.indexOf(id) < half ? reg.manufacturer : reg.manufacturer2);
+  await (await regOf(a).getFunction("updateFirmware")(a, testHash(`${tag}/fw`))).wait();
+  await (await regOf(b).getFunction("rotateKey")(b, 2, testHash(`${tag}/key`))).wait();
+  await (await reg.officer.getFunction("suspendDevice")(c, 1)).wait();
+  await (await reg.officer.getFunction("reinstateDevice")(c)).wait();
+  const kind = encodeBytes32String("iec62443");
+  const tx = await reg.attester.getFunction("attest")(c, kind, testHash(`${tag}/ev`), 0);
+  const receipt = await tx.wait();
+  const log = receipt!.logs.find((l: { topics: readonly string[] }) => l.topics.length === 4);
+  const uid = log!.topics[2]!;
+  await (await reg.attester.getFunction("revokeAttestation")(c, uid, 4)).wait();
+  const someone = await chain.actors.officer.getAddress();
+  await (await reg.admin.getFunction("grantRole")(MANUFACTURER_ROLE, someone)).wait();
+  await (await reg.admin.getFunction("revokeRole")(MANUFACTURER_ROLE, someone)).wait();
+  return 8;
+}
+
+const dirs: string[] = [];
+
+/** A fresh temp directory (removed by {@link removeTempDirs}). */
+export function tempDir(prefix = "dtl-indexer-"): string {
+  const d = mkdtempSync(path.join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+export function removeTempDirs(): void {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
+/** Sublevels holding the mirror's content (blk/undo depend on how ranges were split). */
+const CONTENT = ["dev", "att", "hist", "role", "idx"];
+
+/**
+ * Canonical dump of a closed store: every content key and value, plus the cursor's block, hash,
+ * digest and event count. Two stores with equal dumps hold the same mirror.
+ */
+export async function dumpStore(dataDir: string): Promise<{ cursor: unknown; content: [string, string][] }> {
+  const db = new ClassicLevel<string, string>(dataDir, { keyEncoding: "utf8", valueEncoding: "utf8" });
+  await db.open({ createIfMissing: false });
+  try {
+    const content: [string, string][] = [];
+    for (const sub of CONTENT) {
+      for await (const [k, v] of db.sublevel<string, string>(sub, { valueEncoding: "utf8" }).iterator())
+        content.push([`${sub}/${k}`, v]);
+    }
+    const raw = JSON.parse(
+      (await db.sublevel<string, string>("meta", { valueEncoding: "utf8" }).get("cursor")) ?? "null",
+    ) as {
+      block: number;
+      hash: string;
+      digest: string;
+      events: number;
+    } | null;
+    const cursor = raw && { block: raw.block, hash: raw.hash, digest: raw.digest, events: raw.events };
+    return { cursor, content };
+  } finally {
+    await db.close();
+  }
+}

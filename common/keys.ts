@@ -9,6 +9,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
 import { SigningKey, computeAddress, getBytes, hexlify, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers";
 
 export const KEY_ALGORITHMS = { secp256k1: 1, p256: 2, ed25519: 3 } as const;
@@ -121,6 +122,49 @@ export function verifySignature(alg: KeyAlgorithm, publicKeyHex: string, message
       case 3:
         return sig.length === 64 && ed25519.verify(sig, msg, pub);
     }
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- native verification (additive)
+
+/** SubjectPublicKeyInfo DER prefixes for a compressed P-256 point and a raw Ed25519 key. */
+const SPKI_PREFIX = {
+  2: Buffer.from("3039301306072a8648ce3d020106082a8648ce3d030107032200", "hex"),
+  3: Buffer.from("302a300506032b6570032100", "hex"),
+} as const;
+
+const nativeKeys = new Map<string, KeyObject>();
+const NATIVE_KEY_CACHE = 10_000;
+
+function nativeKey(alg: 2 | 3, canonical: string): KeyObject {
+  const id = `${alg}${canonical}`;
+  let key = nativeKeys.get(id);
+  if (!key) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX[alg], getBytes(canonical)]), format: "der", type: "spki" });
+    if (nativeKeys.size >= NATIVE_KEY_CACHE) nativeKeys.delete(nativeKeys.keys().next().value!);
+    nativeKeys.set(id, key);
+  }
+  return key;
+}
+
+/**
+ * Same contract as {@link verifySignature}, faster where it matters for a server: P-256 and
+ * Ed25519 through node:crypto (OpenSSL, ~20× @noble/curves' pure-JS verify), secp256k1 as
+ * verifySignature does (EIP-191 via ethers). The key is still parsed and canonicalised by
+ * {@link canonicalPublicKey}, so malformed keys throw the same {@link KeyError}.
+ */
+export function verifySignatureFast(alg: KeyAlgorithm, publicKeyHex: string, message: string, signatureHex: string): boolean {
+  if (alg === 1) return verifySignature(alg, publicKeyHex, message, signatureHex);
+  const canonical = canonicalPublicKey(alg, publicKeyHex);
+  const sig = hexBytes("signature", signatureHex);
+  const msg = toUtf8Bytes(message);
+  try {
+    if (alg === 2) {
+      return nodeVerify("sha256", msg, { key: nativeKey(2, canonical), dsaEncoding: sig.length === 64 ? "ieee-p1363" : "der" }, sig);
+    }
+    return sig.length === 64 && nodeVerify(null, msg, nativeKey(3, canonical), sig);
   } catch {
     return false;
   }

@@ -1,0 +1,136 @@
+/**
+ * The HTTP edge inside Yoga (so `yoga.fetch()` tests see it too): /healthz, /readyz, /metrics,
+ * bearer API keys, the request body limit, request metrics and error codes on every result.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { GraphQLError } from "graphql";
+import { shouldRenderGraphiQL, type Plugin } from "graphql-yoga";
+import type { ApiState } from "./context";
+import { isReady } from "./context";
+import { ERROR_CODES, ensureErrorCode, type ErrorCode } from "./errors";
+
+export interface HttpOptions {
+  graphqlEndpoint: string;
+  apiKeys: readonly string[];
+  maxBodyBytes: number;
+  graphiql: boolean;
+}
+
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
+
+function errorResponse(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), { status, headers: { ...JSON_HEADERS, ...headers } });
+}
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** Constant-time check of `Authorization: Bearer <key>` against the configured keys. */
+function authorised(header: string | null, keys: readonly Buffer[]): boolean {
+  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!m) return false;
+  const given = digest(m[1]!);
+  let ok = false;
+  for (const k of keys) ok = timingSafeEqual(given, k) || ok;
+  return ok;
+}
+
+const ROUTES = new Set(["/graphql", "/healthz", "/readyz", "/metrics"]);
+
+/**
+ * Reads a body without Content-Length, keeping at most `max` bytes (null when larger). Past the
+ * limit it reads on and discards, up to 16× the limit, so a client still sending gets the 413
+ * instead of a reset connection; beyond that it cancels the stream.
+ */
+async function readLimited(request: Request, max: number): Promise<string | null> {
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max * 16) {
+      await reader.cancel();
+      return null;
+    }
+    if (size <= max) chunks.push(value);
+  }
+  return size > max ? null : Buffer.concat(chunks).toString("utf8");
+}
+
+export function httpPlugin(state: ApiState, opts: HttpOptions): Plugin {
+  const keys = opts.apiKeys.map(digest);
+  const started = new WeakMap<Request, { t0: number; route: string }>();
+  const tooLarge = () => errorResponse(413, ERROR_CODES.payloadTooLarge, `request body: larger than the limit of ${opts.maxBodyBytes} bytes`);
+  return {
+    onRequest({ request, url, endResponse }) {
+      const path = url.pathname;
+      started.set(request, { t0: performance.now(), route: ROUTES.has(path) ? path.slice(1) : "other" });
+      if (path === "/healthz") return endResponse(new Response('{"status":"ok"}', { headers: JSON_HEADERS }));
+      if (path === "/readyz") {
+        const status = state.store.status();
+        const lagBlocks = Math.max(0, status.headBlock - status.indexedBlock);
+        const ready = isReady(status, state.maxLagBlocks);
+        const body = {
+          status: ready ? "ready" : "not ready",
+          caughtUp: status.caughtUp,
+          indexedBlock: status.indexedBlock,
+          headBlock: status.headBlock,
+          lagBlocks,
+          maxLagBlocks: state.maxLagBlocks,
+          ...(status.fatalError !== undefined && { fatalError: status.fatalError }),
+        };
+        return endResponse(new Response(JSON.stringify(body), { status: ready ? 200 : 503, headers: JSON_HEADERS }));
+      }
+      // the GraphiQL page itself is static and stays open (Yoga renders it instead of executing
+      // anything); the queries it sends need the key like any other
+      const graphiqlPage = opts.graphiql && path === opts.graphqlEndpoint && shouldRenderGraphiQL(request);
+      if (keys.length && !graphiqlPage && !authorised(request.headers.get("authorization"), keys)) {
+        return endResponse(
+          errorResponse(401, ERROR_CODES.unauthenticated, "authorization: a valid API key is required (Authorization: Bearer <key>)", {
+            "www-authenticate": 'Bearer realm="dtl"',
+          }),
+        );
+      }
+      if (path === "/metrics") {
+        const status = state.store.status();
+        const text = state.metrics.render({ status, ready: isReady(status, state.maxLagBlocks), challenges: state.challenges.size() });
+        return endResponse(new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }));
+      }
+      const length = request.headers.get("content-length");
+      if (length !== null && Number(length) > opts.maxBodyBytes) return endResponse(tooLarge());
+    },
+    onRequestParse({ request, setRequestParser }) {
+      if (request.method !== "POST" || request.headers.get("content-length") !== null) return;
+      // chunked body: count bytes as they arrive instead of trusting a header
+      setRequestParser(async (req) => {
+        const text = await readLimited(req, opts.maxBodyBytes);
+        if (text === null) return tooLarge();
+        let params: unknown;
+        try {
+          params = JSON.parse(text);
+        } catch {
+          return errorResponse(400, ERROR_CODES.badRequest, "POST body sent invalid JSON.");
+        }
+        if (typeof params !== "object" || params === null || Array.isArray(params)) {
+          return errorResponse(400, ERROR_CODES.badRequest, "POST body is expected to be object");
+        }
+        return params as Record<string, unknown>;
+      });
+    },
+    onResultProcess({ result }) {
+      const results = Array.isArray(result) ? result : Symbol.asyncIterator in result ? [] : [result];
+      for (const r of results) {
+        for (const e of (r.errors ?? []) as GraphQLError[]) {
+          ensureErrorCode(e);
+          state.metrics.countError(String(e.extensions?.code ?? "UNKNOWN"));
+        }
+      }
+    },
+    onResponse({ request, response }) {
+      const seen = started.get(request);
+      if (seen) state.metrics.observeRequest(seen.route, response.status, (performance.now() - seen.t0) / 1000);
+    },
+  };
+}

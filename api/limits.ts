@@ -1,0 +1,103 @@
+/**
+ * Query limits (graphql-armor rules: depth, cost, aliases, tokens, directives) reporting errors with
+ * a code, and the request body limit. Connection sizes are limited in the resolvers (`first` ≤ 500
+ * and a per-request item budget), id lists by their fields.
+ */
+import { GraphQLError, ValuesOfCorrectTypeRule, specifiedRules, validate, type ValidationContext, type ValidationRule } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import { costLimitRule } from "@escape.tech/graphql-armor-cost-limit";
+import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
+import { maxDepthRule } from "@escape.tech/graphql-armor-max-depth";
+import { maxDirectivesRule } from "@escape.tech/graphql-armor-max-directives";
+import { maxTokensPlugin } from "@escape.tech/graphql-armor-max-tokens";
+import { ERROR_CODES, type ErrorCode } from "./errors";
+
+export interface QueryLimits {
+  maxDepth: number;
+  maxCost: number;
+  maxAliases: number;
+  maxTokens: number;
+  maxDirectives: number;
+  /** Request body limit in bytes. */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_LIMITS: QueryLimits = {
+  maxDepth: 10,
+  // armor multiplies a selection's cost by its literal `first`: 100,000 lets a page of 500 devices
+  // with a few dozen fields through, and stops nested pages (500 devices × 500 history entries)
+  maxCost: 100_000,
+  maxAliases: 20,
+  maxTokens: 5000,
+  maxDirectives: 20,
+  maxBodyBytes: 1024 * 1024,
+};
+
+/** armor reports through onReject; re-report with our code, without armor's "Syntax Error:" prefix. */
+function reject(code: ErrorCode) {
+  return [
+    (ctx: ValidationContext | null, err: GraphQLError) => {
+      const message = err.message.replace(/^Syntax Error: /, "");
+      ctx?.reportError(new GraphQLError(message, { extensions: { code } }));
+    },
+  ];
+}
+
+/**
+ * graphql-js's ValuesOfCorrectTypeRule with the argument named in each message: an inline
+ * `device(id: "0x12")` says `id: Bytes32 must be …`, as a variable would say `Variable "$id" …`.
+ */
+export const NamedValuesOfCorrectTypeRule: ValidationRule = (context) => {
+  const named = new Proxy(context, {
+    get(target, prop, receiver) {
+      if (prop === "reportError") {
+        return (error: GraphQLError) => {
+          const arg = target.getArgument()?.name;
+          if (!arg || error.message.startsWith(`${arg}: `)) return target.reportError(error);
+          target.reportError(
+            new GraphQLError(`${arg}: ${error.message}`, {
+              nodes: error.nodes,
+              originalError: error.originalError,
+              extensions: { ...error.extensions, code: error.extensions.code ?? ERROR_CODES.badUserInput, field: arg },
+            }),
+          );
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  return ValuesOfCorrectTypeRule(named);
+};
+
+export function limitsPlugin(limits: QueryLimits): Plugin {
+  const common = { propagateOnRejection: false, exposeLimits: true } as const;
+  const rules = [
+    maxDepthRule({ ...common, n: limits.maxDepth, ignoreIntrospection: true, onReject: reject(ERROR_CODES.queryTooDeep) }),
+    costLimitRule({ ...common, maxCost: limits.maxCost, ignoreIntrospection: true, onReject: reject(ERROR_CODES.queryTooComplex) }),
+    maxAliasesRule({ ...common, n: limits.maxAliases, onReject: reject(ERROR_CODES.tooManyAliases) }),
+    maxDirectivesRule({ ...common, n: limits.maxDirectives, onReject: reject(ERROR_CODES.tooManyDirectives) }),
+  ];
+  return {
+    onPluginInit({ addPlugin }) {
+      // token counting happens at parse time (before a huge document is turned into an AST)
+      addPlugin(
+        maxTokensPlugin({
+          n: limits.maxTokens,
+          exposeLimits: true,
+          onReject: [],
+          propagateOnRejection: true,
+        }) as Plugin,
+      );
+    },
+    onValidate({ addValidationRule, setValidationFn, params }) {
+      for (const r of rules) addValidationRule(r);
+      const base = params.rules ?? specifiedRules;
+      if (base.includes(ValuesOfCorrectTypeRule)) {
+        setValidationFn((schema, doc, rulesNow, typeInfo, options) =>
+          validate(schema, doc, (rulesNow ?? base).map((r: ValidationRule) => (r === ValuesOfCorrectTypeRule ? NamedValuesOfCorrectTypeRule : r)), options, typeInfo),
+        );
+      }
+    },
+  };
+}

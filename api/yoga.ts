@@ -1,0 +1,111 @@
+/**
+ * Builds the GraphQL API (DESIGN.md §5) on graphql-yoga, schema-first. No port here: tests call
+ * `yoga.fetch()`; api/server.ts listens. Error masking stays on (never a stack trace): expected
+ * failures carry `extensions.code`, anything else is "Unexpected error." and is logged.
+ */
+import { readFileSync } from "node:fs";
+import { getOperationAST, getVariableValues, type ExecutionArgs } from "graphql";
+import path from "node:path";
+import { createSchema, createYoga, maskError, type YogaInitialContext, type YogaServerInstance } from "graphql-yoga";
+import { useGraphQlJit } from "@envelop/graphql-jit";
+import { silentLogger, type Logger } from "../common/logger";
+import type { StoreReader } from "../indexer/types";
+import { createChallengeStore, type ChallengeStore } from "./challenges";
+import { createContext, createRoleCache, type ApiContext, type ApiState } from "./context";
+import { httpPlugin } from "./http";
+import { DEFAULT_LIMITS, limitsPlugin, type QueryLimits } from "./limits";
+import { createMetrics } from "./metrics";
+import { resolvers } from "./resolvers";
+
+export interface ApiOptions {
+  store: StoreReader;
+  logger?: Logger;
+  /** Bearer keys; when non-empty every /graphql and /metrics request needs one. */
+  apiKeys?: string[];
+  /** Allowed index lag before verdicts say STALE_INDEX and /readyz says 503 (default 2). */
+  maxLagBlocks?: number;
+  /** Challenge lifetime (default 60 s). */
+  challengeTtlMs?: number;
+  /** Serve GraphiQL at GET /graphql (default true). */
+  graphiql?: boolean;
+  /** Overrides of the query limits. */
+  limits?: Partial<QueryLimits>;
+  /** CORS for browser apps on other origins (default off); true allows any origin. */
+  cors?: boolean;
+  /** Execute queries and mutations with graphql-jit (default true). */
+  jit?: boolean;
+  /** Most open deviceEvents subscriptions (default 1,000). */
+  maxSubscriptions?: number;
+}
+
+export interface Api {
+  yoga: YogaServerInstance<Record<string, unknown>, ApiContext>;
+  challenges: ChallengeStore;
+  close(): void;
+}
+
+export const typeDefs = readFileSync(path.join(__dirname, "schema.graphql"), "utf8");
+
+/**
+ * graphql-jit compiles each document once and runs it several times faster than graphql-js, but
+ * its own variable coercion words errors differently and fails on some garbage. So it runs only
+ * queries and mutations whose variables graphql-js has already coerced without error; anything
+ * else (bad variables, subscriptions) takes graphql-js's path and its messages.
+ */
+function jitEligible(args: ExecutionArgs): boolean {
+  const op = getOperationAST(args.document, args.operationName);
+  if (!op || op.operation === "subscription") return false;
+  if (!op.variableDefinitions?.length) return true;
+  return !getVariableValues(args.schema, op.variableDefinitions, args.variableValues ?? {}, { maxErrors: 1 }).errors;
+}
+
+function yogaLogger(logger: Logger) {
+  const log = (level: "debug" | "info" | "warn" | "error") => (...args: unknown[]) => {
+    const [first, ...rest] = args;
+    if (first instanceof Error) logger[level]({ err: first, args: rest.length ? rest : undefined }, first.message);
+    else logger[level]({ args: rest.length ? rest : undefined }, String(first));
+  };
+  return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
+}
+
+export function createApi(opts: ApiOptions): Api {
+  const logger = (opts.logger ?? silentLogger).child({ module: "api" });
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const challenges = createChallengeStore({ ttlMs: opts.challengeTtlMs ?? 60_000 });
+  const state: ApiState = {
+    store: opts.store,
+    challenges,
+    roles: createRoleCache(opts.store),
+    metrics: createMetrics(),
+    logger,
+    maxLagBlocks: opts.maxLagBlocks ?? 2,
+    subscriptions: { open: 0, max: opts.maxSubscriptions ?? 1000 },
+  };
+  const yoga = createYoga<Record<string, unknown>, ApiContext>({
+    schema: createSchema<Record<string, unknown> & YogaInitialContext & ApiContext>({ typeDefs, resolvers }),
+    graphqlEndpoint: "/graphql",
+    graphiql: opts.graphiql === false ? false : { title: "Device Trust Ledger" },
+    landingPage: false,
+    batching: false,
+    // Yoga's own limit pipes every body through a TransformStream (an AbortController and a
+    // DOMException per request); api/http.ts enforces the limit by Content-Length or by counting
+    // the bytes of a chunked body instead
+    maxRequestBodySize: false,
+    // gateways and the CLI are not browsers; GraphiQL is served from the same origin
+    cors: opts.cors ?? false,
+    logging: yogaLogger(logger),
+    // never leak internals: isDev is forced off whatever NODE_ENV says
+    maskedErrors: { maskError: (error, message) => maskError(error, message, false) },
+    context: () => createContext(state),
+    plugins: [
+      httpPlugin(state, { graphqlEndpoint: "/graphql", apiKeys: opts.apiKeys ?? [], maxBodyBytes: limits.maxBodyBytes, graphiql: opts.graphiql !== false }),
+      limitsPlugin(limits),
+      ...(opts.jit === false ? [] : [useGraphQlJit({}, { enableIf: jitEligible })]),
+    ],
+  });
+  return {
+    yoga,
+    challenges,
+    close: () => challenges.clear(),
+  };
+}

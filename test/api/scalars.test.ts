@@ -1,0 +1,72 @@
+/** Scalars and cursors (what goes in, what comes out, what is refused) and readiness. */
+import { expect } from "chai";
+import { GraphQLError } from "graphql";
+import { Address, Bytes32, DateTime, HexBytes } from "../../api/scalars";
+import { decodeCursor, encodeCursor } from "../../api/cursor";
+import { isReady } from "../../api/context";
+
+const ADDR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+function refused(fn: () => unknown, message: RegExp): void {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).to.be.instanceOf(GraphQLError);
+    expect((err as GraphQLError).message).to.match(message);
+    expect((err as GraphQLError).extensions.code).to.equal("BAD_USER_INPUT");
+    return;
+  }
+  expect.fail("not refused");
+}
+
+describe("api/scalars", () => {
+  it("Bytes32: any case in, lowercase out; wrong length, missing 0x and non-hex refused", () => {
+    const upper = "0x" + "AB".repeat(32);
+    expect(Bytes32.parseValue(upper)).to.equal(upper.toLowerCase());
+    expect(Bytes32.serialize(upper)).to.equal(upper.toLowerCase());
+    for (const bad of ["0x" + "ab".repeat(31), "ab".repeat(32), "0x" + "zz".repeat(32), 12, null]) {
+      refused(() => Bytes32.parseValue(bad), /^Bytes32 must be 0x followed by 64 hex digits/);
+    }
+  });
+
+  it("Address: any case in, EIP-55 out; a wrong checksum in mixed case is taken as the bytes it names", () => {
+    expect(Address.parseValue(ADDR.toLowerCase())).to.equal(ADDR);
+    expect(Address.parseValue(ADDR.toUpperCase().replace("0X", "0x"))).to.equal(ADDR);
+    expect(Address.serialize(ADDR.toLowerCase())).to.equal(ADDR);
+    for (const bad of ["0x1234", ADDR.slice(2), ADDR + "00", 5]) refused(() => Address.parseValue(bad), /^Address must be 0x followed by 40 hex digits/);
+  });
+
+  it("DateTime: unix seconds and Dates out as ISO 8601 UTC; garbage refused", () => {
+    expect(DateTime.serialize(1_700_000_000)).to.equal("2023-11-14T22:13:20.000Z");
+    expect(DateTime.serialize(new Date(0))).to.equal("1970-01-01T00:00:00.000Z");
+    refused(() => DateTime.parseValue("yesterday"), /^DateTime must be an ISO 8601 date-time/);
+  });
+
+  it("HexBytes: even-length hex only, bounded", () => {
+    expect(HexBytes.parseValue("0xABcd")).to.equal("0xabcd");
+    expect(HexBytes.parseValue("0x")).to.equal("0x");
+    refused(() => HexBytes.parseValue("0xabc"), /^HexBytes must be 0x-prefixed hex/);
+    refused(() => HexBytes.parseValue("0x" + "00".repeat(257)), /^HexBytes must be at most 256 bytes/);
+  });
+});
+
+describe("api/cursor", () => {
+  it("round-trips and refuses what it did not issue, naming the field", () => {
+    expect(decodeCursor("after", encodeCursor("ZDox", 3))).to.deep.equal({ storeAfter: "ZDox", skip: 3 });
+    expect(decodeCursor("after", encodeCursor(null, 0))).to.deep.equal({ storeAfter: null, skip: 0 });
+    expect(decodeCursor("after", null)).to.deep.equal({ storeAfter: null, skip: 0 });
+    for (const bad of ["", "abc", Buffer.from("[1,2]").toString("base64url"), encodeCursor("x", 5000), "x".repeat(2000)]) {
+      refused(() => decodeCursor("history.after", bad), /^history.after: is not a cursor this API issued$/);
+    }
+  });
+});
+
+describe("api/context isReady", () => {
+  const status = { chainId: 1, registry: ADDR, deployBlock: 1, indexedBlock: 10, indexedBlockHash: "0x", headBlock: 12, digest: "0x", caughtUp: true, reorgs: 0, rpcErrors: 0 };
+  it("needs caught up, lag within the limit and no fatal error", () => {
+    expect(isReady(status, 2)).to.equal(true);
+    expect(isReady(status, 1)).to.equal(false);
+    expect(isReady({ ...status, caughtUp: false }, 2)).to.equal(false);
+    expect(isReady({ ...status, fatalError: "reorg deeper than the window" }, 2)).to.equal(false);
+  });
+});

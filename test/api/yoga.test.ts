@@ -1,0 +1,403 @@
+/**
+ * The GraphQL API over the REAL indexer (real hardhat node, real LevelDB), called through
+ * `yoga.fetch()`: verdicts and their reasons, proofs end to end, lookups, pagination, filters,
+ * roles withdrawn, health/readiness/metrics and API keys.
+ */
+import { expect } from "chai";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { encodeBytes32String } from "ethers";
+import { signMessage } from "../../common/keys";
+import { MANUFACTURER_ROLE, attesterRole } from "../../common/roles";
+import { createIndexer } from "../../indexer/index";
+import { createApi, type Api } from "../../api/yoga";
+import { apiFor, gql, registerTestDevice, startApiFixture, type ApiFixture, type TestDevice } from "../helpers/api-fixture";
+import { randomHash, testHash, writeFleet, type FleetResult } from "../helpers/fleet";
+
+interface Verdict {
+  deviceId: string;
+  trusted: boolean;
+  reasons: string[];
+  atBlock: number;
+  lagBlocks: number;
+  evaluatedAt: string;
+  device: { id: string; status: string } | null;
+}
+
+const VERIFY = `query($id: Bytes32!, $policy: TrustPolicyInput, $proof: ProofInput) {
+  verifyDevice(id: $id, policy: $policy, proof: $proof) { deviceId trusted reasons atBlock lagBlocks evaluatedAt device { id status } }
+}`;
+
+describe("api over the real indexer (yoga.fetch)", function () {
+  let fx: ApiFixture;
+  let api: Api;
+  let fleet: FleetResult;
+
+  async function verify(id: string, policy?: object, proof?: object): Promise<Verdict> {
+    const r = await gql<{ verifyDevice: Verdict }>(api, VERIFY, { id, policy, proof });
+    expect(r.errors, JSON.stringify(r.errors)).to.equal(undefined);
+    return r.data!.verifyDevice;
+  }
+
+  async function tx(p: Promise<{ wait(): Promise<unknown> }>): Promise<void> {
+    await (await p).wait();
+    await fx.sync();
+  }
+
+  before(async function () {
+    fx = await startApiFixture();
+    fleet = await writeFleet(fx.actors, { devices: 120, label: "api-yoga" });
+    await fx.sync();
+    api = apiFor(fx);
+  });
+
+  after(async () => {
+    api?.close();
+    await fx?.stop();
+  });
+
+  describe("verifyDevice", () => {
+    it("trusts an active device of a manufacturer holding its role (default policy) and states the block", async () => {
+      const d = await registerTestDevice(fx.actors);
+      await fx.sync();
+      const v = await verify(d.id);
+      expect(v).to.deep.include({ deviceId: d.id, trusted: true, reasons: [], lagBlocks: 0 });
+      expect(v.atBlock).to.equal(fx.indexer.store.status().indexedBlock);
+      expect(v.device).to.deep.equal({ id: d.id, status: "ACTIVE" });
+      expect(Date.parse(v.evaluatedAt)).to.be.closeTo(Date.now(), 5_000);
+    });
+
+    it("says NOT_REGISTERED (and no device) for an unknown id", async () => {
+      const id = randomHash();
+      expect(await verify(id)).to.deep.include({ deviceId: id, trusted: false, reasons: ["NOT_REGISTERED"], device: null });
+    });
+
+    it("accepts upper-case hex ids and answers in lower case", async () => {
+      const id = fleet.deviceIds[3]!;
+      const v = await verify("0x" + id.slice(2).toUpperCase());
+      expect(v.deviceId).to.equal(id);
+    });
+
+    it("follows the lifecycle: SUSPENDED, trusted again when reinstated, REVOKED for good", async () => {
+      const d = await registerTestDevice(fx.actors);
+      await tx(fx.actors.registry.officer.getFunction("suspendDevice")(d.id, 8));
+      expect((await verify(d.id)).reasons).to.deep.equal(["SUSPENDED"]);
+      await tx(fx.actors.registry.officer.getFunction("reinstateDevice")(d.id));
+      expect((await verify(d.id)).trusted).to.equal(true);
+      await tx(fx.actors.registry.manufacturer.getFunction("revokeDevice")(d.id, 1));
+      expect(await verify(d.id)).to.deep.include({ trusted: false, reasons: ["REVOKED"] });
+      const r = await gql<{ device: { status: string; revocation: Record<string, unknown> } }>(
+        api,
+        `query($id: Bytes32!) { device(id: $id) { status revocation { reason reasonCode by blockNumber at transactionHash } suspension { reason } } }`,
+        { id: d.id },
+      );
+      expect(r.data!.device.status).to.equal("REVOKED");
+      expect(r.data!.device.revocation).to.deep.include({ reason: "KEY_COMPROMISE", reasonCode: 1, by: fx.actors.addresses.manufacturer });
+    });
+
+    it("gives every policy reason that applies", async () => {
+      const d = await registerTestDevice(fx.actors, { segment: "plant-9/lab" });
+      await fx.sync();
+      const v = await verify(d.id, {
+        allowedManufacturers: [fx.actors.addresses.manufacturer2],
+        allowedSegments: ["plant-1/hvac"],
+        allowedFirmware: [testHash("fw/other")],
+        requiredAttestations: ["firmware"],
+        requireProof: true,
+      });
+      expect(v.reasons).to.deep.equal(["MANUFACTURER_NOT_ALLOWED", "SEGMENT_NOT_ALLOWED", "FIRMWARE_NOT_ALLOWED", "ATTESTATION_MISSING", "PROOF_REQUIRED"]);
+      const ok = await verify(d.id, {
+        allowedManufacturers: [fx.actors.addresses.manufacturer.toLowerCase()],
+        allowedSegments: ["plant-9/lab"],
+        allowedFirmware: [d.firmware],
+      });
+      expect(ok.reasons).to.deep.equal([]);
+    });
+
+    it("checks required attestations: valid, missing kind, revoked, expiring", async () => {
+      const d = await registerTestDevice(fx.actors);
+      const kind = encodeBytes32String("firmware");
+      const latest = await fx.actors.provider.getBlock("latest");
+      const soon = latest!.timestamp + 30;
+      await tx(fx.actors.registry.attester.getFunction("attest")(d.id, kind, testHash("evidence"), 0));
+      expect((await verify(d.id, { requiredAttestations: ["firmware"] })).trusted).to.equal(true);
+      expect((await verify(d.id, { requiredAttestations: ["firmware", "iec62443"] })).reasons).to.deep.equal(["ATTESTATION_MISSING"]);
+      // the age limit reaches the engine (its edges are table-tested in verdict.test.ts; the chain's
+      // block times run ahead of the wall clock here, so an exact age cannot be staged on chain)
+      expect((await verify(d.id, { requiredAttestations: ["firmware"], maxAttestationAgeSeconds: 1_000_000 })).trusted).to.equal(true);
+      const atts = await gql<{ device: { attestations: { uid: string; kind: string; expiresAt: string | null; attester: string }[] } }>(
+        api,
+        `query($id: Bytes32!) { device(id: $id) { attestations { uid kind expiresAt attester } } }`,
+        { id: d.id },
+      );
+      const [a] = atts.data!.device.attestations;
+      expect(a).to.deep.include({ kind: "firmware", expiresAt: null, attester: fx.actors.addresses.attester });
+      await tx(fx.actors.registry.attester.getFunction("revokeAttestation")(d.id, a!.uid, 4));
+      expect((await verify(d.id, { requiredAttestations: ["firmware"] })).reasons).to.deep.equal(["ATTESTATION_MISSING"]);
+      // an expiring attestation: valid now, expired once the clock passes expiresAt (the chain's
+      // time here runs with the wall clock, so advance the chain and wait)
+      await tx(fx.actors.registry.attester.getFunction("attest")(d.id, kind, testHash("evidence2"), soon));
+      expect((await verify(d.id, { requiredAttestations: ["firmware"] })).trusted).to.equal(true);
+      const single = await gql<{ attestation: { id: string; revoked: boolean; expiresAt: string; device: { id: string } } }>(
+        api,
+        `query($id: Bytes32!) { attestation(id: $id) { id revoked expiresAt device { id } } }`,
+        { id: a!.uid },
+      );
+      expect(single.data!.attestation).to.deep.include({ id: a!.uid, revoked: true, device: { id: d.id } });
+    });
+  });
+
+  describe("proof of possession through GraphQL", () => {
+    const devices: Record<string, TestDevice> = {};
+    before(async () => {
+      for (const alg of ["secp256k1", "p256", "ed25519"] as const) devices[alg] = await registerTestDevice(fx.actors, { alg });
+      await fx.sync();
+    });
+
+    async function challenge(id: string): Promise<{ id: string; message: string; expiresAt: string; deviceId: string }> {
+      const r = await gql<{ issueChallenge: { id: string; message: string; expiresAt: string; deviceId: string } }>(
+        api,
+        `mutation($id: Bytes32!) { issueChallenge(deviceId: $id) { id deviceId message expiresAt } }`,
+        { id },
+      );
+      expect(r.errors).to.equal(undefined);
+      return r.data!.issueChallenge;
+    }
+
+    for (const alg of ["secp256k1", "p256", "ed25519"] as const) {
+      it(`${alg}: a signed challenge proves possession; a replay says CHALLENGE_REUSED`, async () => {
+        const d = devices[alg]!;
+        const c = await challenge(d.id);
+        expect(c.message).to.equal(`dtl-challenge:${d.id}:${c.id}:${c.expiresAt}`);
+        const proof = { challengeId: c.id, publicKey: d.pair.publicKey, signature: signMessage(d.pair, c.message) };
+        expect(await verify(d.id, { requireProof: true }, proof)).to.deep.include({ trusted: true, reasons: [] });
+        expect((await verify(d.id, { requireProof: true }, proof)).reasons).to.deep.equal(["CHALLENGE_REUSED"]);
+      });
+    }
+
+    it("says KEY_MISMATCH for another device's key, CHALLENGE_WRONG_DEVICE for its challenge, CHALLENGE_UNKNOWN for none", async () => {
+      const a = devices.secp256k1!;
+      const b = devices.p256!;
+      const c = await challenge(a.id);
+      const other = await registerTestDevice(fx.actors, { alg: "secp256k1" });
+      await fx.sync();
+      expect((await verify(a.id, {}, { challengeId: c.id, publicKey: other.pair.publicKey, signature: signMessage(other.pair, c.message) })).reasons).to.deep.equal([
+        "KEY_MISMATCH",
+      ]);
+      const cb = await challenge(b.id);
+      expect((await verify(a.id, {}, { challengeId: cb.id, publicKey: a.pair.publicKey, signature: signMessage(a.pair, cb.message) })).reasons).to.deep.equal([
+        "CHALLENGE_WRONG_DEVICE",
+      ]);
+      expect((await verify(a.id, {}, { challengeId: "f".repeat(32), publicKey: a.pair.publicKey, signature: "0x00" })).reasons).to.deep.equal([
+        "CHALLENGE_UNKNOWN",
+      ]);
+      expect((await verify(a.id, { requireProof: true })).reasons).to.deep.equal(["PROOF_REQUIRED"]);
+    });
+
+    it("says CHALLENGE_EXPIRED after the TTL", async () => {
+      const shortApi = apiFor(fx, { challengeTtlMs: 50 });
+      const d = devices.ed25519!;
+      const r = await gql<{ issueChallenge: { id: string; message: string } }>(shortApi, `mutation($id: Bytes32!) { issueChallenge(deviceId: $id) { id message } }`, { id: d.id });
+      const c = r.data!.issueChallenge;
+      await new Promise((res) => setTimeout(res, 80));
+      const v = await gql<{ verifyDevice: Verdict }>(shortApi, VERIFY, {
+        id: d.id,
+        proof: { challengeId: c.id, publicKey: d.pair.publicKey, signature: signMessage(d.pair, c.message) },
+      });
+      expect(v.data!.verifyDevice.reasons).to.deep.equal(["CHALLENGE_EXPIRED"]);
+      shortApi.close();
+    });
+
+    it("refuses a challenge for an unknown device with DEVICE_NOT_FOUND", async () => {
+      const r = await gql(api, `mutation { issueChallenge(deviceId: "${randomHash()}") { id } }`);
+      expect(r.errors![0]!.extensions).to.deep.include({ code: "DEVICE_NOT_FOUND", field: "deviceId" });
+    });
+  });
+
+  describe("verifyDevices", () => {
+    it("answers 1,000 ids in order with their own reasons", async () => {
+      const ids = [...fleet.deviceIds];
+      while (ids.length < 1000) ids.push(randomHash());
+      const r = await gql<{ verifyDevices: Verdict[] }>(api, `query($ids: [Bytes32!]!) { verifyDevices(ids: $ids) { deviceId trusted reasons atBlock } }`, { ids });
+      expect(r.errors).to.equal(undefined);
+      const out = r.data!.verifyDevices;
+      expect(out.map((v) => v.deviceId)).to.deep.equal(ids);
+      const byId = new Map(out.map((v) => [v.deviceId, v.reasons]));
+      for (const id of fleet.revoked) expect(byId.get(id)).to.deep.equal(["REVOKED"]);
+      for (const id of fleet.suspended) expect(byId.get(id)).to.deep.equal(["SUSPENDED"]);
+      expect(byId.get(ids[999]!)).to.deep.equal(["NOT_REGISTERED"]);
+      const trusted = out.filter((v) => v.trusted).length;
+      expect(trusted).to.equal(fleet.deviceIds.length - fleet.revoked.length - fleet.suspended.length);
+      expect(new Set(out.map((v) => v.atBlock)).size).to.equal(1);
+    });
+
+    it("refuses 1,001 ids with an error naming ids", async () => {
+      const ids = Array.from({ length: 1001 }, () => randomHash());
+      const r = await gql(api, `query($ids: [Bytes32!]!) { verifyDevices(ids: $ids) { trusted } }`, { ids });
+      expect(r.errors![0]!.message).to.match(/^ids: at most 1000 ids per request, got 1001/);
+      expect(r.errors![0]!.extensions).to.deep.include({ code: "BAD_USER_INPUT", field: "ids" });
+    });
+  });
+
+  describe("lookups and connections", () => {
+    it("device(id) serves the record with EIP-55 addresses, lowercase hashes, ISO times and a history that chains to historyHead", async () => {
+      const d = await registerTestDevice(fx.actors, { alg: "p256", segment: "plant-3/hvac" });
+      await tx(fx.actors.registry.manufacturer.getFunction("updateFirmware")(d.id, testHash("fw/2")));
+      const r = await gql<{ device: Record<string, unknown> & { history: { edges: { cursor: string; node: Record<string, unknown> }[]; pageInfo: { hasNextPage: boolean } } } }>(
+        api,
+        `query($id: Bytes32!) { device(id: $id) {
+          id manufacturer status keyAlgorithm keyHash firmwareHash segment registeredAt historyHead eventCount atBlock
+          history(first: 10) { edges { cursor node { seq kind actor data fields headAfter timestamp blockNumber retracted } } pageInfo { hasNextPage } }
+        } }`,
+        { id: d.id },
+      );
+      expect(r.errors).to.equal(undefined);
+      const dev = r.data!.device;
+      expect(dev).to.deep.include({
+        id: d.id,
+        manufacturer: fx.actors.addresses.manufacturer,
+        status: "ACTIVE",
+        keyAlgorithm: "P256",
+        firmwareHash: testHash("fw/2"),
+        segment: "plant-3/hvac",
+        eventCount: 2,
+      });
+      expect(dev.registeredAt).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+      const entries = dev.history.edges.map((e) => e.node);
+      expect(entries.map((e) => [e.seq, e.kind])).to.deep.equal([
+        [1, "DEVICE_REGISTERED"],
+        [2, "FIRMWARE_UPDATED"],
+      ]);
+      expect(entries[1]!.data).to.deep.equal(entries[1]!.fields);
+      expect((entries[1]!.data as Record<string, unknown>).firmwareHash).to.equal(testHash("fw/2"));
+      expect(entries[1]!.headAfter).to.equal(dev.historyHead);
+      expect(entries[0]!.retracted).to.equal(false);
+      const [head] = (await fx.actors.registry.admin.getFunction("historyHead")(d.id)) as [string, bigint];
+      expect(dev.historyHead).to.equal(head);
+      expect(dev.history.pageInfo.hasNextPage).to.equal(false);
+    });
+
+    it("pages through devices with every edge cursor usable and filters by manufacturer, status, segment and attestation kind", async () => {
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let i = 0; i < 100; i++) {
+        const r: { data?: { devices: { edges: { cursor: string; node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } } | null } = await gql(
+          api,
+          `query($after: String, $m: Address) { devices(first: 7, after: $after, filter: { manufacturer: $m }) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`,
+          { after, m: fx.actors.addresses.manufacturer2.toLowerCase() },
+        );
+        const conn = r.data!.devices;
+        seen.push(...conn.edges.map((e) => e.node.id));
+        if (conn.edges.length > 2) {
+          // an inner edge's cursor continues right after that edge
+          const r2 = await gql<{ devices: { edges: { node: { id: string } }[] } }>(
+            api,
+            `query($after: String) { devices(first: 1, after: $after, filter: { manufacturer: "${fx.actors.addresses.manufacturer2}" }) { edges { node { id } } } }`,
+            { after: conn.edges[1]!.cursor },
+          );
+          expect(r2.data!.devices.edges[0]!.node.id).to.equal(conn.edges[2]!.node.id);
+        }
+        if (!conn.pageInfo.hasNextPage) break;
+        after = conn.pageInfo.endCursor;
+      }
+      expect(new Set(seen).size).to.equal(seen.length);
+      expect(new Set(seen)).to.deep.equal(new Set(fleet.deviceIds.slice(60)));
+
+      const count = async (filter: string) => {
+        const r = await gql<{ devices: { edges: unknown[] } }>(api, `{ devices(first: 500, filter: ${filter}) { edges { cursor } } }`);
+        expect(r.errors, JSON.stringify(r.errors)).to.equal(undefined);
+        return r.data!.devices.edges.length;
+      };
+      expect(await count(`{ status: REVOKED }`)).to.be.at.least(fleet.revoked.length);
+      expect(await count(`{ status: SUSPENDED, manufacturer: "${fx.actors.addresses.manufacturer}" }`)).to.equal(fleet.suspended.length);
+      expect(await count(`{ segment: "plant-2/door" }`)).to.equal(60);
+      expect(await count(`{ attestationKind: "firmware" }`)).to.be.at.least(fleet.attested.length);
+    });
+
+    it("indexerStatus reports the chain, registry, blocks, lag and digest", async () => {
+      const r = await gql<{ indexerStatus: Record<string, unknown> }>(
+        api,
+        `{ indexerStatus { chainId registry deployBlock headBlock indexedBlock indexedBlockHash lagBlocks digest caughtUp ready maxLagBlocks reorgs rpcErrors } }`,
+      );
+      const head = Number(await fx.node.rpc<string>("eth_blockNumber"));
+      expect(r.data!.indexerStatus).to.deep.include({
+        chainId: 31337,
+        registry: fx.deployment.registry,
+        deployBlock: fx.deployment.deployBlock,
+        indexedBlock: head,
+        lagBlocks: 0,
+        caughtUp: true,
+        ready: true,
+        maxLagBlocks: 2,
+      });
+      expect(r.data!.indexerStatus.digest).to.match(/^0x[0-9a-f]{64}$/);
+    });
+  });
+
+  describe("roles withdrawn", () => {
+    it("says MANUFACTURER_NOT_TRUSTED once the manufacturer loses its role", async () => {
+      const d = await registerTestDevice(fx.actors, { by: "manufacturer2" });
+      await fx.sync();
+      expect((await verify(d.id)).trusted).to.equal(true);
+      await tx(fx.actors.registry.admin.getFunction("revokeRole")(MANUFACTURER_ROLE, fx.actors.addresses.manufacturer2));
+      expect((await verify(d.id)).reasons).to.deep.equal(["MANUFACTURER_NOT_TRUSTED"]);
+      await tx(fx.actors.registry.admin.getFunction("grantRole")(MANUFACTURER_ROLE, fx.actors.addresses.manufacturer2));
+      expect((await verify(d.id)).trusted).to.equal(true);
+    });
+
+    it("says ATTESTER_NOT_TRUSTED once the attester loses the role of that kind", async () => {
+      const d = await registerTestDevice(fx.actors);
+      const kind = encodeBytes32String("iec62443");
+      await tx(fx.actors.registry.attester.getFunction("attest")(d.id, kind, testHash("iec"), 0));
+      expect((await verify(d.id, { requiredAttestations: ["iec62443"] })).trusted).to.equal(true);
+      await tx(fx.actors.registry.admin.getFunction("revokeRole")(attesterRole(kind), fx.actors.addresses.attester));
+      expect((await verify(d.id, { requiredAttestations: ["iec62443"] })).reasons).to.deep.equal(["ATTESTER_NOT_TRUSTED"]);
+    });
+  });
+
+  describe("operations endpoints", () => {
+    it("/healthz is 200, /readyz 200 when caught up, /metrics is Prometheus text with lag and request counts", async () => {
+      expect((await api.yoga.fetch("http://api.test/healthz")).status).to.equal(200);
+      const ready = await api.yoga.fetch("http://api.test/readyz");
+      expect(ready.status).to.equal(200);
+      expect(await ready.json()).to.deep.include({ status: "ready", lagBlocks: 0 });
+      const metrics = await (await api.yoga.fetch("http://api.test/metrics")).text();
+      expect(metrics).to.match(/^dtl_index_lag_blocks 0$/m);
+      expect(metrics).to.match(/^dtl_api_requests_total\{route="graphql",status="200"\} \d+$/m);
+      expect(metrics).to.match(/^dtl_api_request_duration_seconds_bucket\{route="graphql",le="\+Inf"\} \d+$/m);
+      expect(metrics).to.match(/^dtl_index_reorgs_total 0$/m);
+      expect(metrics).to.match(/^dtl_index_rpc_errors_total \d+$/m);
+      expect(metrics).to.match(/^dtl_api_verdicts_total\{trusted="false"\} [1-9]\d*$/m);
+    });
+
+    it("/readyz is 503 before the indexer has caught up", async () => {
+      const dir = mkdtempSync(path.join(tmpdir(), "dtl-api-notready-"));
+      const idx = await createIndexer({ rpcUrl: fx.node.url, deployment: fx.deployment, dataDir: dir });
+      const fresh = createApi({ store: idx.store });
+      try {
+        const res = await fresh.yoga.fetch("http://api.test/readyz");
+        expect(res.status).to.equal(503);
+        expect(await res.json()).to.deep.include({ status: "not ready", caughtUp: false });
+      } finally {
+        fresh.close();
+        await idx.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("API keys: 401 UNAUTHENTICATED without or with a wrong key, 200 with a right one; /healthz stays open", async () => {
+      const locked = apiFor(fx, { apiKeys: ["k-one", "k-two"] });
+      const q = `{ indexerStatus { chainId } }`;
+      for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: "Basic k-one" }] as Record<string, string>[]) {
+        const r = await gql(locked, q, undefined, headers);
+        expect(r.status).to.equal(401);
+        expect(r.errors![0]!.extensions).to.deep.equal({ code: "UNAUTHENTICATED" });
+      }
+      expect((await gql(locked, q, undefined, { authorization: "Bearer k-two" })).data).to.deep.equal({ indexerStatus: { chainId: 31337 } });
+      expect((await locked.yoga.fetch("http://api.test/healthz")).status).to.equal(200);
+      expect((await locked.yoga.fetch("http://api.test/metrics")).status).to.equal(401);
+      locked.close();
+    });
+  });
+});

@@ -1,98 +1,14 @@
 /**
  * Real chain processes for tests and benchmarks: a `hardhat node` child process on a free port.
  * No mocks: every indexer, API and CLI test talks JSON-RPC over HTTP to one of these.
+ * The implementation lives in common/hardhat-node.ts (`dtl dev` starts the same node).
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
-import path from "node:path";
-import { HDNodeWallet } from "ethers";
-
-const ROOT = path.resolve(__dirname, "..", "..");
-
-/** A free TCP port on 127.0.0.1 (asks the OS, then releases it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export interface NodeHandle {
-  url: string;
-  port: number;
-  proc: ChildProcess;
-  /** JSON-RPC call straight to the node. */
-  rpc<T = unknown>(method: string, params?: unknown[]): Promise<T>;
-  stop(): Promise<void>;
-}
-
-/** Raw JSON-RPC over fetch. */
-export async function rpcCall<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
-  const body = (await res.json()) as { result?: T; error?: { message: string } };
-  if (body.error) throw new Error(`${method}: ${body.error.message}`);
-  return body.result as T;
-}
-
-/**
- * Starts `hardhat node` (chain id 31337, the standard funded accounts) on a free port and waits
- * until it answers. Request logging is switched off: it costs the node most of its speed.
- */
-export async function startHardhatNode(opts: { port?: number; logging?: boolean } = {}): Promise<NodeHandle> {
-  const port = opts.port ?? (await freePort());
-  const proc = spawn(
-    process.execPath,
-    [path.join(ROOT, "node_modules/hardhat/internal/cli/cli.js"), "node", "--port", String(port), "--hostname", "127.0.0.1"],
-    { cwd: ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  const started = new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      if (out.length < 10_000) out += chunk.toString();
-      if (out.includes("Started HTTP")) resolve();
-    };
-    proc.stdout!.on("data", onData);
-    proc.stderr!.on("data", onData);
-    proc.once("exit", (code) => reject(new Error(`hardhat node exited with ${code} before starting:\n${out}`)));
-  });
-  const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new Error(`hardhat node did not start within 60 s:\n${out}`)), 60_000).unref(),
-  );
-  await Promise.race([started, timeout]);
-  // keep draining output so the node never blocks on a full pipe
-  proc.stdout!.resume();
-  proc.stderr!.resume();
-  const url = `http://127.0.0.1:${port}`;
-  if (!opts.logging) await rpcCall(url, "hardhat_setLoggingEnabled", [false]);
-  return {
-    url,
-    port,
-    proc,
-    rpc: (method, params) => rpcCall(url, method, params),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-        proc.once("exit", () => resolve());
-        proc.kill("SIGTERM");
-      }),
-  };
-}
-
-/** The hardhat node's well-known test mnemonic (public, funded only on local dev chains). */
-export const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
-
-/** Private keys of the hardhat node's first accounts, derived from its public test mnemonic. */
-export const HARDHAT_KEYS: readonly string[] = Array.from(
-  { length: 10 },
-  (_, i) => HDNodeWallet.fromPhrase(HARDHAT_MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).privateKey,
-);
+export {
+  freePort,
+  rpcCall,
+  startHardhatNode,
+  HARDHAT_MNEMONIC,
+  HARDHAT_KEYS,
+  type NodeHandle,
+  type HardhatNodeOptions,
+} from "../../common/hardhat-node";

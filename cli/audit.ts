@@ -1,0 +1,284 @@
+/**
+ * The auditor's check (`dtl audit`): replay the registry's logs straight from the chain (the
+ * indexer's replay: its log source over raw JSON-RPC and its state digest), recompute every
+ * device's history head (common/history.ts), then compare
+ *   (a) each recomputed head with `historyHead(id)` on chain, and
+ *   (b) what an API reports — device list, every history entry, head, event count, digest —
+ * all at one block: the API's indexed block when the audit starts (entries the API added later
+ * are outside the audit). Every difference names the device and the block.
+ */
+import { getAddress } from "ethers";
+import { decodeShortName } from "../common/ids";
+import { GENESIS_HEAD, nextHistoryHead } from "../common/history";
+import { readHistoryHeads } from "../common/registry-views";
+import type { RpcClient } from "../common/rpc";
+import { upperSnake, type DeviceEventName } from "../common/codes";
+import { DEVICE_EVENT_NAMES } from "../common/abi";
+import type { Deployment } from "../common/deployment";
+import { HistoryHeadMismatchError } from "../indexer/errors";
+import { replayRegistry } from "../indexer/replay";
+import type { DeviceEvent, RegistryEvent } from "../indexer/source";
+import type { GraphqlClient } from "./graphql";
+import { fetchHistory, type HistoryEntry } from "./commands/history";
+
+export interface AuditProblem {
+  /** Device concerned; absent for registry-wide problems (digest, block hash). */
+  deviceId?: string;
+  /** Block of the first entry that differs (or the audit block). */
+  block: number;
+  /** Position in the device's history, when it is about an entry. */
+  seq?: number;
+  source: "chain" | "api";
+  message: string;
+}
+
+export interface AuditReport {
+  consistent: boolean;
+  chainId: number;
+  registry: string;
+  /** The block audited (the API's indexed block). */
+  block: number;
+  blockHash: string;
+  devices: number;
+  events: number;
+  logs: number;
+  digest: { replayed: string; api: string };
+  problems: AuditProblem[];
+}
+
+interface ApiStatus {
+  chainId: number;
+  registry: string;
+  indexedBlock: number;
+  indexedBlockHash: string;
+  digest: string;
+}
+
+/** One replayed history entry, in the API's vocabulary. */
+interface ReplayedEntry {
+  seq: number;
+  kind: string;
+  blockNumber: number;
+  blockHash: string;
+  transactionHash: string;
+  logIndex: number;
+  actor: string;
+  fields: Record<string, string | number>;
+  headAfter: string;
+}
+
+interface Replay {
+  logs: number;
+  digest: string;
+  devices: Map<string, ReplayedEntry[]>;
+  problems: AuditProblem[];
+}
+
+/**
+ * Replays [deployBlock, to] with the indexer's replay (its log source and digest), recomputing
+ * each device's head independently with common/history.ts. An event whose carried head does not
+ * follow from the device's history ends the replay with a problem against the chain.
+ */
+export async function replayChain(client: RpcClient, deployment: Deployment, to: number): Promise<Replay> {
+  const devices = new Map<string, ReplayedEntry[]>();
+  const problems: AuditProblem[] = [];
+  const onEvent = (ev: RegistryEvent) => {
+    if (ev.type !== "device") return;
+    const entries = devices.get(ev.deviceId) ?? [];
+    const prev = entries[entries.length - 1]?.headAfter ?? GENESIS_HEAD;
+    entries.push(toEntry(ev, entries.length + 1, nextHistoryHead(prev, ev.name, ev.fields)));
+    devices.set(ev.deviceId, entries);
+  };
+  try {
+    const r = await replayRegistry(client.url, deployment, { toBlock: to, client, onEvent });
+    return { logs: r.events, digest: r.digest, devices, problems };
+  } catch (err) {
+    if (!(err instanceof HistoryHeadMismatchError)) throw err;
+    problems.push({ block: to, source: "chain", message: `the chain's own events do not chain: ${err.message}` });
+    return { logs: 0, digest: "", devices, problems };
+  }
+}
+
+function toEntry(ev: DeviceEvent, seq: number, head: string): ReplayedEntry {
+  return {
+    seq,
+    kind: upperSnake(ev.name),
+    blockNumber: ev.blockNumber,
+    blockHash: ev.blockHash,
+    transactionHash: ev.transactionHash,
+    logIndex: ev.logIndex,
+    actor: ev.actor,
+    fields: ev.fields,
+    headAfter: head,
+  };
+}
+
+const NAME_BY_KIND = new Map<string, DeviceEventName>(DEVICE_EVENT_NAMES.map((n) => [upperSnake(n), n]));
+
+const canon = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : typeof x === "string" && /^0x[0-9a-fA-F]{64}$/.test(x) ? x.toLowerCase() : x,
+  );
+
+const describe = (e: { seq: number; kind: string; blockNumber: number; logIndex: number }) => `#${e.seq} ${e.kind} (block ${e.blockNumber}, log ${e.logIndex})`;
+
+/** Which fields of an API entry differ from the chain's (names only, with both values). */
+function entryDiff(api: HistoryEntry, chain: ReplayedEntry): string[] {
+  const out: string[] = [];
+  for (const k of ["seq", "kind", "blockNumber", "blockHash", "transactionHash", "logIndex", "actor", "headAfter"] as const) {
+    if (canon(api[k]) !== canon(chain[k])) out.push(`${k} ${String(api[k])} ≠ ${String(chain[k])}`);
+  }
+  const keys = new Set([...Object.keys(api.fields ?? {}), ...Object.keys(chain.fields)]);
+  for (const k of keys) {
+    const a = api.fields?.[k];
+    const c = chain.fields[k];
+    if (canon(a) !== canon(c)) out.push(`fields.${k} ${a === undefined ? "(missing)" : String(a)} ≠ ${c === undefined ? "(none)" : k === "kind" || k === "segment" ? `${c} (${decodeShortName(String(c))})` : String(c)}`);
+  }
+  return out;
+}
+
+/** Compares one device's API history (entries up to the audit block) with the replay. */
+export function compareHistory(deviceId: string, api: HistoryEntry[], chain: ReplayedEntry[], block: number): AuditProblem[] {
+  const problems: AuditProblem[] = [];
+  const p = (b: number, message: string, seq?: number) => problems.push({ deviceId, block: b, seq, source: "api", message });
+  const chainKey = (e: { blockNumber: number; logIndex: number }) => `${e.blockNumber}/${e.logIndex}`;
+  const inChain = new Map(chain.map((e) => [chainKey(e), e]));
+  const inApi = new Set(api.map(chainKey));
+  // entries the API lacks or invented, by chain position (block, log index)
+  for (const e of chain) if (!inApi.has(chainKey(e))) p(e.blockNumber, `the API's history lacks ${describe(e)}`, e.seq);
+  for (const e of api) if (!inChain.has(chainKey(e))) p(e.blockNumber, `the API's history has ${describe(e)}, which is not on chain`, e.seq);
+  // order: the API's sequence must list the chain's entries in chain order
+  const common = api.filter((e) => inChain.has(chainKey(e)));
+  for (let i = 1; i < common.length; i++) {
+    const prev = inChain.get(chainKey(common[i - 1]!))!;
+    const cur = inChain.get(chainKey(common[i]!))!;
+    if (cur.seq < prev.seq) p(cur.blockNumber, `the API lists ${describe(cur)} after ${describe(prev)}: reordered`, common[i]!.seq);
+  }
+  // contents of entries present on both sides
+  for (const e of api) {
+    const c = inChain.get(chainKey(e));
+    if (!c) continue;
+    const diff = entryDiff(e, c);
+    if (diff.length) p(c.blockNumber, `the API's entry ${describe(e)} differs from the chain: ${diff.join("; ")}`, e.seq);
+  }
+  // an auditor holding only the API's history: does it hash to the head the chain holds?
+  if (!problems.length && chain.length) {
+    const chainHead = chain[chain.length - 1]!.headAfter;
+    let head = GENESIS_HEAD;
+    try {
+      for (const e of api) {
+        const name = NAME_BY_KIND.get(e.kind);
+        if (!name) throw new Error(`unknown event kind ${e.kind}`);
+        head = nextHistoryHead(head, name, e.fields);
+      }
+    } catch (err) {
+      head = `(cannot hash: ${(err as Error).message})`;
+    }
+    if (head !== chainHead) p(block, `the API's history hashes to ${head}, the chain's head is ${chainHead}`);
+  }
+  return problems;
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const STATUS_QUERY = "{ indexerStatus { chainId registry indexedBlock indexedBlockHash digest } }";
+const DEVICE_IDS = `query Ids($after: String) { devices(first: 500, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }`;
+
+async function apiDeviceIds(api: GraphqlClient): Promise<string[]> {
+  const ids: string[] = [];
+  let after: string | null = null;
+  for (let i = 0; i < 100_000; i++) {
+    type Page = { devices: { edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+    const { devices }: Page = await api.request<Page>(DEVICE_IDS, { after });
+    ids.push(...devices.edges.map((e) => e.node.id.toLowerCase()));
+    if (!devices.pageInfo.hasNextPage) break;
+    after = devices.pageInfo.endCursor;
+  }
+  return ids;
+}
+
+export interface AuditOptions {
+  client: RpcClient;
+  deployment: Deployment;
+  api: GraphqlClient;
+  /** Parallel API requests (default 8). */
+  concurrency?: number;
+  onProgress?: (what: string) => void;
+}
+
+export async function audit(o: AuditOptions): Promise<AuditReport> {
+  const { indexerStatus: st } = await o.api.request<{ indexerStatus: ApiStatus }>(STATUS_QUERY);
+  const registry = getAddress(o.deployment.registry);
+  if (st.chainId !== o.deployment.chainId || getAddress(st.registry) !== registry) {
+    throw new Error(`the API serves registry ${st.registry} on chain ${st.chainId}, the deployment is ${registry} on chain ${o.deployment.chainId}`);
+  }
+  const block = st.indexedBlock;
+  const problems: AuditProblem[] = [];
+  const header = await o.client.call<{ hash: string } | null>("eth_getBlockByNumber", [`0x${block.toString(16)}`, false]);
+  if (!header) throw new Error(`the chain has no block ${block}, the API's indexed block`);
+  if (header.hash.toLowerCase() !== st.indexedBlockHash.toLowerCase()) {
+    problems.push({ block, source: "api", message: `the API's indexed block ${block} has hash ${st.indexedBlockHash}, the chain's is ${header.hash}` });
+  }
+  o.onProgress?.(`replaying the chain from block ${o.deployment.deployBlock} to ${block}`);
+  const replay = await replayChain(o.client, o.deployment, block);
+  problems.push(...replay.problems);
+  const ids = replay.digest ? [...replay.devices.keys()] : []; // a broken chain of heads: nothing to compare with
+
+  o.onProgress?.(`checking ${ids.length} history heads on chain`);
+  const onChain = await readHistoryHeads(o.client, o.deployment.registry, ids, block);
+  ids.forEach((id, i) => {
+    const entries = replay.devices.get(id)!;
+    const last = entries[entries.length - 1]!;
+    const h = onChain[i]!;
+    if (h.head !== last.headAfter || h.eventCount !== entries.length) {
+      problems.push({ deviceId: id, block, source: "chain", message: `historyHead() on chain is ${h.head} over ${h.eventCount} events, the replayed logs give ${last.headAfter} over ${entries.length}` });
+    }
+  });
+
+  o.onProgress?.(`comparing the API's view of ${ids.length} devices`);
+  const apiIds = new Set(replay.digest ? await apiDeviceIds(o.api) : []);
+  for (const id of ids) if (!apiIds.has(id)) problems.push({ deviceId: id, block: replay.devices.get(id)![0]!.blockNumber, source: "api", message: "the API does not list this device" });
+  for (const id of apiIds) if (!replay.devices.has(id)) problems.push({ deviceId: id, block, source: "api", message: "the API lists a device that is not on chain" });
+  const perDevice = await mapLimit(ids, o.concurrency ?? 8, async (id) => {
+    const chain = replay.devices.get(id)!;
+    const h = await fetchHistory(o.api, id);
+    if (!h) return [{ deviceId: id, block: chain[0]!.blockNumber, source: "api" as const, message: "the API does not know this device" }];
+    const within = h.entries.filter((e) => e.blockNumber <= block);
+    const found = compareHistory(id, within, chain, block);
+    if (within.length === h.entries.length) {
+      const last = chain[chain.length - 1]!;
+      if (h.historyHead.toLowerCase() !== last.headAfter) found.push({ deviceId: id, block: last.blockNumber, source: "api", message: `the API reports head ${h.historyHead}, the chain's is ${last.headAfter}` });
+      if (h.eventCount !== chain.length) found.push({ deviceId: id, block: last.blockNumber, source: "api", message: `the API reports ${h.eventCount} events, the chain has ${chain.length}` });
+    }
+    return found;
+  });
+  for (const f of perDevice) problems.push(...f);
+
+  if (replay.digest && st.digest.toLowerCase() !== replay.digest) {
+    problems.push({ block, source: "api", message: `the API's state digest at block ${block} is ${st.digest}, the replay computes ${replay.digest}` });
+  }
+  problems.sort((a, b) => a.block - b.block || (a.deviceId ?? "").localeCompare(b.deviceId ?? "") || (a.seq ?? 0) - (b.seq ?? 0));
+  return {
+    consistent: problems.length === 0,
+    chainId: o.deployment.chainId,
+    registry,
+    block,
+    blockHash: header.hash.toLowerCase(),
+    devices: ids.length,
+    events: [...replay.devices.values()].reduce((n, e) => n + e.length, 0),
+    logs: replay.logs,
+    digest: { replayed: replay.digest, api: st.digest.toLowerCase() },
+    problems,
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * dtl dev [--port 4000] [--chain-port 8545] [--no-demo] — what `npm start` runs: an embedded
+ * hardhat chain, the registry deployed, dev roles granted, a demo fleet with real keys, the
+ * indexer + API, and ONE banner. Ctrl-C stops everything. Each run starts from a new chain, so
+ * the index is rebuilt (the deploy block hash differs) and never meets a stale store.
+ */
+import { createServer } from "node:net";
+import path from "node:path";
+import { Wallet } from "ethers";
+import { createProvider } from "../../common/chain";
+import { DEFAULT_DATA_DIR, DEFAULT_PORT } from "../../common/config";
+import { HARDHAT_CHAIN_ID, HARDHAT_KEYS, startHardhatNode, type NodeHandle } from "../../common/hardhat-node";
+import { deployRegistry, writeDeployment } from "../../scripts/deploy";
+import { optional } from "../args";
+import type { Command } from "../command";
+import { config } from "../context";
+import { grantDevRoles, writeDemoFleet, type DemoActors, type DemoDevice } from "../demo";
+import { CliError, type Io } from "../io";
+import { cliLogger } from "../logging";
+import { aborted, startStack, type Stack } from "../stack";
+
+const DEFAULT_CHAIN_PORT = 8545;
+const DEV_DATA_DIR = ".dtl/dev";
+
+function portNumber(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new CliError(`dev: --${flag} must be a port number from 1 to 65535, got "${value}"`);
+  return n;
+}
+
+function portFree(port: number, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+interface BannerInfo {
+  chainUrl: string;
+  registry: string;
+  deploymentFile: string;
+  graphqlUrl: string;
+  dataDir: string;
+  actors: DemoActors;
+  devices: DemoDevice[];
+  /** Flags a copy-paste command needs when ports or files differ from the defaults. */
+  apiFlags: string;
+  chainFlags: string;
+}
+
+function banner(io: Io, o: BannerInfo): void {
+  const lines = [
+    "",
+    "Device Trust Ledger — dev stack is running",
+    "",
+    `  chain         ${o.chainUrl}  (chain id ${HARDHAT_CHAIN_ID}, embedded hardhat node, a fresh chain every run)`,
+    `  registry      ${o.registry}  (${o.deploymentFile})`,
+    `  GraphQL       ${o.graphqlUrl}  (open it in a browser for GraphiQL)`,
+    `  data folder   ${o.dataDir}  (index and demo device keys)`,
+    `  signing       no key needed here: on chain ${HARDHAT_CHAIN_ID} the CLI signs with hardhat's public test account #0`,
+    `                ${o.actors.admin} (admin, manufacturer, officer, attester of firmware and iec62443)`,
+    "                when no DTL_PRIVATE_KEY / DTL_KEYSTORE is set. It never does that on any other chain.",
+  ];
+  if (o.devices.length) {
+    lines.push("", `  demo fleet    manufacturer ${o.actors.manufacturer}, attester ${o.actors.attester}, officer ${o.actors.officer}`);
+    lines.push(`    ${"serial".padEnd(18)} ${"key".padEnd(10)} ${"state".padEnd(10)} ${"attested".padEnd(19)} device id`);
+    for (const d of o.devices) {
+      lines.push(`    ${d.serial.padEnd(18)} ${d.algorithm.padEnd(10)} ${d.state.padEnd(10)} ${(d.attestations.join(",") || "-").padEnd(19)} ${d.deviceId}`);
+    }
+    const good = o.devices.find((d) => d.trusted && d.attestations.includes("firmware"))!;
+    const revoked = o.devices.find((d) => d.state === "REVOKED");
+    lines.push("", "  try (in another terminal):");
+    lines.push(`    npx dtl verify ${good.deviceId}${o.apiFlags}`);
+    if (revoked) lines.push(`    npx dtl verify ${revoked.deviceId}${o.apiFlags}   # exit code 3: not trusted`);
+    lines.push(`    npx dtl history ${good.deviceId}${o.apiFlags}`);
+    lines.push(`    npx dtl audit${o.chainFlags}${o.apiFlags}`);
+    lines.push(`  device keys: ${path.join(o.dataDir, "demo-keys")}/<serial>.key (for dtl device sign)`);
+  }
+  lines.push("", "  Ctrl-C stops everything.", "");
+  for (const l of lines) io.out(l);
+}
+
+export const command: Command = {
+  name: "dev",
+  usage: "dtl dev [--port 4000] [--chain-port 8545] [--no-demo] [--data-dir .dtl/dev]",
+  summary: "embedded chain + registry + demo fleet + indexer + API, one banner (what `npm start` runs)",
+  graceful: true,
+  options: {
+    port: { type: "string" },
+    "chain-port": { type: "string" },
+    "no-demo": { type: "boolean" },
+    "data-dir": { type: "string" },
+    deployment: { type: "string" },
+    "log-level": { type: "string" },
+  },
+  async run(inv) {
+    if (inv.positionals.length) throw new CliError(`dev: unexpected argument "${inv.positionals[0]}"`);
+    const v = inv.values;
+    const apiPort = portNumber("port", optional(v, "port") ?? inv.env.DTL_PORT, DEFAULT_PORT);
+    const chainPort = portNumber("chain-port", optional(v, "chain-port"), DEFAULT_CHAIN_PORT);
+    const env = { ...inv.env, DTL_DATA_DIR: inv.env.DTL_DATA_DIR ?? DEV_DATA_DIR, DTL_LOG_LEVEL: inv.env.DTL_LOG_LEVEL ?? "error" };
+    const cfg = config(["chain", "indexer", "server"], { ...v, port: String(apiPort) }, env);
+    if (cfg.indexer.dataDir === DEFAULT_DATA_DIR) throw new CliError(`dev: use a data folder of its own, not ${DEFAULT_DATA_DIR} (that of dtl serve)`);
+    for (const [what, port] of [["--chain-port", chainPort], ["--port", apiPort]] as const) {
+      if (!(await portFree(port))) throw new CliError(`dev: port ${port} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use ${what}`);
+    }
+    const logger = cliLogger(cfg.server.logLevel, "stderr");
+    let node: NodeHandle | undefined;
+    let stack: Stack | undefined;
+    try {
+      inv.io.err(`starting the dev chain on 127.0.0.1:${chainPort}…`);
+      node = await startHardhatNode({ port: chainPort });
+      if (inv.signal.aborted) return;
+      const provider = createProvider(node.url, HARDHAT_CHAIN_ID);
+      const deployment = await deployRegistry(new Wallet(HARDHAT_KEYS[0]!, provider), { adminDelay: 3600 });
+      const deploymentFile = writeDeployment(deployment, cfg.chain.deployment);
+      const actors = await grantDevRoles(provider, deployment);
+      const devices = v["no-demo"] === true ? [] : await writeDemoFleet(provider, deployment, actors, path.join(cfg.indexer.dataDir, "demo-keys"));
+      provider.destroy();
+      if (inv.signal.aborted) return;
+      stack = await startStack({
+        rpcUrl: node.url,
+        deployment,
+        dataDir: path.join(cfg.indexer.dataDir, "index"),
+        confirmations: 0,
+        pollMs: cfg.indexer.pollMs,
+        host: cfg.server.host,
+        port: apiPort,
+        maxLagBlocks: cfg.server.maxLagBlocks,
+        apiKeys: cfg.server.apiKeys,
+        rebuild: true,
+        logger,
+      });
+      await stack.caughtUp(60_000);
+      banner(inv.io, {
+        chainUrl: node.url,
+        registry: deployment.registry,
+        deploymentFile,
+        graphqlUrl: stack.graphqlUrl,
+        dataDir: cfg.indexer.dataDir,
+        actors,
+        devices,
+        apiFlags: apiPort !== DEFAULT_PORT ? ` --api ${stack.graphqlUrl}` : "",
+        chainFlags: (chainPort !== DEFAULT_CHAIN_PORT ? ` --rpc ${node.url}` : "") + (cfg.chain.deployment ? ` --deployment ${deploymentFile}` : ""),
+      });
+      const chainExit = new Promise<Error>((resolve) => node!.proc.once("exit", (code) => resolve(new Error(`the dev chain exited (code ${code})`))));
+      const outcome = await Promise.race([aborted(inv.signal).then(() => undefined), stack.fatal, chainExit]);
+      // Ctrl-C in a terminal reaches the chain process too: its exit is then no error
+      if (outcome) await new Promise((r) => setTimeout(r, 300));
+      if (outcome && !inv.signal.aborted) throw new CliError(`dev: ${outcome.message}`);
+    } finally {
+      await stack?.stop();
+      await node?.stop();
+      if (inv.signal.aborted) inv.io.err("dev stack stopped");
+    }
+  },
+};

@@ -1,0 +1,181 @@
+/**
+ * dtl register --serial <s> --alg <alg> --public-key <hex> --firmware <hex32> [--segment <name>]
+ * dtl register --file devices.csv|devices.json [--chunk 200]
+ *
+ * The file mode checks every row first (nothing is sent when one is bad), skips rows already
+ * on-chain (so an interrupted run resumes), sends chunks through registerDevices and names the
+ * file lines of a chunk that fails.
+ */
+import { RegistryRevertError, formatRevert, sendRegistryTx } from "../../common/chain";
+import { deviceIdFor } from "../../common/ids";
+import { readDevices } from "../../common/registry-views";
+import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
+import type { Command, Invocation } from "../command";
+import { connectSigned, type SignedContext } from "../context";
+import { lineRanges, readDeviceFile, type DeviceRow } from "../devices-file";
+import { algorithm, firmwareArg, publicKeyHash, readKeyFile, shortName } from "../input";
+import { CliError, CliReportError } from "../io";
+import { report, txFields, txNote } from "../output";
+import { createProgress } from "../progress";
+import { MANUFACTURER_ROLE } from "../../common/roles";
+
+const NAME = "register";
+/** registerDevices costs ~51k gas per device; 300 stay well under the 16,777,216 gas cap per tx. */
+const MAX_CHUNK = 300;
+
+async function registerOne(inv: Invocation): Promise<void> {
+  const v = inv.values;
+  const serial = required(NAME, v, "serial", "<serial>");
+  const keyFile = optional(v, "key");
+  let alg;
+  let hash;
+  if (keyFile !== undefined) {
+    if (v.alg !== undefined || v["public-key"] !== undefined) throw new CliError(`${NAME}: give either --key <keyfile> or --alg with --public-key, not both`);
+    const pair = readKeyFile(NAME, keyFile);
+    alg = algorithm(NAME, pair.algorithm);
+    hash = publicKeyHash(NAME, alg, pair.publicKey);
+  } else {
+    alg = algorithm(NAME, required(NAME, v, "alg", "secp256k1|p256|ed25519"));
+    hash = publicKeyHash(NAME, alg, required(NAME, v, "public-key", "<hex>"));
+  }
+  const firmware = firmwareArg(NAME, v);
+  const segment = shortName(NAME, "--segment", optional(v, "segment") ?? "");
+  const ctx = await connectSigned(v, inv.io, inv.env);
+  const deviceId = deviceIdFor(ctx.account, serial);
+  const receipt = await sendRegistryTx(ctx.signed, "registerDevice", [deviceId, alg, hash, firmware, segment], { roleNames: { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE" } });
+  report(inv, `registered ${serial} as ${deviceId} (${txNote(receipt)})`, {
+    deviceId,
+    serial,
+    manufacturer: ctx.account,
+    keyAlgorithm: alg,
+    keyHash: hash,
+    firmwareHash: firmware,
+    ...txFields(receipt),
+  });
+}
+
+interface PlannedRow extends DeviceRow {
+  deviceId: string;
+}
+
+/** Splits rows into those to send and those already on-chain; a row registered by someone else is a problem. */
+async function partition(ctx: SignedContext, rows: PlannedRow[]): Promise<{ todo: PlannedRow[]; done: PlannedRow[]; problems: string[] }> {
+  const onChain = await readDevices(ctx.client, ctx.deployment.registry, rows.map((r) => r.deviceId));
+  const todo: PlannedRow[] = [];
+  const done: PlannedRow[] = [];
+  const problems: string[] = [];
+  rows.forEach((r, i) => {
+    const d = onChain[i]!;
+    if (d.status === "NONE") todo.push(r);
+    else if (d.manufacturer === ctx.account) done.push(r);
+    else problems.push(`${r.where}: device id ${r.deviceId} (serial "${r.serial}") is registered by another manufacturer, ${d.manufacturer}`);
+  });
+  return { todo, done, problems };
+}
+
+async function registerFile(inv: Invocation, file: string): Promise<void> {
+  const v = inv.values;
+  const chunkArg = optional(v, "chunk") ?? "200";
+  const chunk = Number(chunkArg);
+  if (!/^\d+$/.test(chunkArg) || chunk < 1 || chunk > MAX_CHUNK) throw new CliError(`${NAME}: --chunk must be a whole number from 1 to ${MAX_CHUNK}, got "${chunkArg}"`);
+  for (const f of ["serial", "alg", "public-key", "firmware", "firmware-file", "segment", "key"]) {
+    if (v[f] !== undefined) throw new CliError(`${NAME}: --${f} cannot be combined with --file (the file has a column for it)`);
+  }
+  const parsed = readDeviceFile(file);
+  if (!parsed.ok) {
+    const n = parsed.badRows;
+    throw new CliReportError(parsed.problems, `${file}: ${n ? `${n} bad row${n === 1 ? "" : "s"}` : "unreadable"}; nothing was sent`);
+  }
+  const ctx = await connectSigned(v, inv.io, inv.env);
+  const planned: PlannedRow[] = parsed.rows.map((r) => ({ ...r, deviceId: deviceIdFor(ctx.account, r.serial) }));
+  const { todo, done, problems } = await partition(ctx, planned);
+  if (problems.length) throw new CliReportError(problems, `${file}: ${problems.length} device id(s) belong to another manufacturer; nothing was sent`);
+  if (done.length && !inv.values.json) {
+    inv.io.err(`skipping ${done.length} of ${planned.length} devices already registered on-chain (lines ${lineRanges(done.map((r) => r.line))})`);
+  }
+  const started = Date.now();
+  const progress = createProgress(inv.io, todo.length, "devices");
+  const transactions: string[] = [];
+  let sent = 0;
+  let skippedLate: PlannedRow[] = [];
+  for (let i = 0; i < todo.length; i += chunk) {
+    if (inv.signal.aborted) throw new CliError(`${NAME}: interrupted after ${sent} devices; run the same command again to resume`);
+    let part = todo.slice(i, i + chunk);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const receipt = await sendRegistryTx(
+          ctx.signed,
+          "registerDevices",
+          [part.map((r) => ({ deviceId: r.deviceId, keyAlgorithm: r.keyAlgorithm, keyHash: r.keyHash, firmwareHash: r.firmwareHash, segment: r.segment }))],
+          { roleNames: { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE" }, gasLimit: 16_000_000 },
+        );
+        transactions.push(receipt.hash);
+        break;
+      } catch (err) {
+        const item = err instanceof RegistryRevertError ? err.reason.item : undefined;
+        // someone registered some of these meanwhile (e.g. a second run): drop them and retry once
+        if (attempt === 0 && item?.error.name === "DeviceRegistryDeviceAlreadyRegistered") {
+          const again = await partition(ctx, part);
+          if (again.problems.length) throw new CliReportError(again.problems, `${NAME}: stopped after ${sent} devices`);
+          skippedLate = skippedLate.concat(again.done);
+          part = again.todo;
+          if (part.length === 0) break;
+          continue;
+        }
+        progress.finish();
+        const lines = `${file} lines ${lineRanges(part.map((r) => r.line))}`;
+        const why = item ? `${part[item.index]?.where ?? `item ${item.index}`}: ${formatRevert(item.error)}` : err instanceof Error ? err.message : String(err);
+        throw new CliError(`${NAME}: chunk of ${part.length} devices (${lines}) failed: ${why}; ${sent} devices registered before it, re-run to resume`, undefined, { cause: err });
+      }
+    }
+    sent += part.length;
+    progress.update(sent);
+  }
+  progress.finish();
+  const seconds = (Date.now() - started) / 1000;
+  const skipped = done.concat(skippedLate);
+  report(
+    inv,
+    `registered ${sent} devices in ${transactions.length} transaction${transactions.length === 1 ? "" : "s"} (${seconds.toFixed(1)} s${sent ? `, ${Math.round(sent / Math.max(seconds, 1e-3))}/s` : ""}); ${skipped.length} already on-chain`,
+    {
+      file,
+      manufacturer: ctx.account,
+      registered: sent,
+      skipped: skipped.length,
+      skippedLines: skipped.map((r) => r.line),
+      transactions,
+      seconds,
+      devices: planned.map((r) => ({ line: r.line, serial: r.serial, deviceId: r.deviceId })),
+    },
+  );
+}
+
+export const command: Command = {
+  name: NAME,
+  usage: [
+    "dtl register --serial <s> --alg <alg> --public-key <hex> --firmware <hex32> [--segment <name>]",
+    "dtl register --serial <s> --key <keyfile> --firmware-file <image> [--segment <name>]   (firmware hash = SHA-256 of the image)",
+    "dtl register --file devices.csv|devices.json [--chunk 200]   (columns serial,alg,publicKey,firmware,segment)",
+  ].join("\n       "),
+  summary: "register one device, or a whole file of devices in chunked batches (resumable)",
+  graceful: true,
+  options: {
+    ...CHAIN_OPTIONS,
+    ...JSON_OPTION,
+    serial: { type: "string" },
+    alg: { type: "string" },
+    "public-key": { type: "string" },
+    key: { type: "string" },
+    firmware: { type: "string" },
+    "firmware-file": { type: "string" },
+    segment: { type: "string" },
+    file: { type: "string" },
+    chunk: { type: "string" },
+  },
+  async run(inv) {
+    positionals(NAME, inv, []);
+    const file = optional(inv.values, "file");
+    if (file !== undefined) await registerFile(inv, file);
+    else await registerOne(inv);
+  },
+};

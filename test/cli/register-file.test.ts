@@ -1,0 +1,148 @@
+/**
+ * End to end: `dtl register --file` — 500 devices in chunks, every bad row named before anything
+ * is sent, an interrupted run resumed (skipping and reporting what is on-chain), a failing chunk
+ * naming its file lines.
+ */
+import { expect } from "chai";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { Wallet } from "ethers";
+import { deviceIdFor } from "../../common/ids";
+import { keyHash } from "../../common/keys";
+import { readDevices } from "../../common/registry-views";
+import { createRpcClient } from "../../common/rpc";
+import { writeDeployment } from "../../scripts/deploy";
+import { HARDHAT_KEYS, startHardhatNode, type NodeHandle } from "../helpers/chain";
+import { firmwareHash, makeDevices, toCsv, writeCsv } from "../helpers/cli-fixtures";
+import { deployFleetRegistry, type FleetActors } from "../helpers/fleet";
+import { ensureBuilt, runDtl, startDtl, tempDir, type RunResult } from "../helpers/cli-run";
+import type { Deployment } from "../../common/deployment";
+
+const MAKER = new Wallet(HARDHAT_KEYS[1]!);
+const NOBODY = new Wallet(HARDHAT_KEYS[5]!);
+
+describe("dtl register --file", function () {
+  let node: NodeHandle;
+  let tmp: ReturnType<typeof tempDir>;
+  let deployment: Deployment;
+  let deploymentFile: string;
+  let actors: FleetActors;
+  const env = (as: Wallet) => ({ DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_PRIVATE_KEY: as.privateKey });
+  const dtl = (args: string[], as: Wallet = MAKER): Promise<RunResult> => runDtl(args, { env: env(as), cwd: tmp.dir });
+  const blockNumber = async () => Number(await node.rpc<string>("eth_blockNumber"));
+
+  before(async function () {
+    ensureBuilt();
+    tmp = tempDir();
+    node = await startHardhatNode();
+    ({ deployment, actors } = await deployFleetRegistry(node.url));
+    deploymentFile = writeDeployment(deployment, path.join(tmp.dir, "deployment.json"));
+  });
+  after(async function () {
+    await node?.stop();
+    tmp?.cleanup();
+  });
+
+  it("names every bad row with its line before sending anything", async function () {
+    const good = makeDevices(3, "BAD");
+    const fw = firmwareHash("x");
+    const lines = [
+      toCsv(good).trimEnd(),
+      `BAD-00002,p256,${good[1]!.publicKey},${fw},`, // line 5: duplicate serial of line 3
+      `BAD-9,rsa,0x02,${fw},`, // line 6: unknown algorithm
+      `BAD-10,ed25519,0xnothex,${fw},`, // line 7: bad hex
+      `BAD-11,p256,${good[1]!.publicKey},0x1234,`, // line 8: bad firmware
+      `BAD-12,p256,${good[1]!.publicKey},${fw},${"s".repeat(32)}`, // line 9: segment > 31 bytes
+      `BAD-13,p256`, // line 10: short row
+    ];
+    const file = path.join(tmp.dir, "bad.csv");
+    writeFileSync(file, lines.join("\n") + "\n");
+    const before = await blockNumber();
+    const r = await dtl(["register", "--file", file]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr.trimEnd().split("\n")).to.deep.equal([
+      'bad.csv:5: duplicate serial "BAD-00002" (first at bad.csv:3)',
+      'bad.csv:6: unknown key algorithm "rsa" (expected secp256k1, p256 or ed25519)',
+      "bad.csv:7: publicKey: public key must be 0x-prefixed hex with an even number of digits",
+      'bad.csv:8: firmware must be 0x followed by 64 hex digits, got "0x1234"',
+      `bad.csv:9: segment "${"s".repeat(32)}" is longer than 31 bytes`,
+      "bad.csv:10: 2 fields, the header has 5",
+      "bad.csv:10: missing publicKey, firmware",
+      `dtl: ${file}: 6 bad rows; nothing was sent`,
+    ]);
+    expect(await blockNumber()).to.equal(before);
+  });
+
+  it("registers 500 devices in chunks, resumes after Ctrl-C and skips what is on-chain", async function () {
+    const devices = makeDevices(500, "FLEET");
+    const file = writeCsv(path.join(tmp.dir, "fleet.csv"), devices);
+    const first = startDtl(["register", "--file", file, "--chunk", "50"], { env: env(MAKER), cwd: tmp.dir });
+    await first.waitFor(/progress: 50\/500 devices/);
+    const code = await first.stop("SIGINT");
+    expect(code).to.equal(1);
+    const m = /dtl: register: interrupted after (\d+) devices; run the same command again to resume\n$/.exec(first.stderr());
+    expect(m, first.stderr()).to.not.equal(null);
+    const done = Number(m![1]);
+    expect(done % 50).to.equal(0);
+    expect(done).to.be.within(50, 450);
+
+    const again = await dtl(["register", "--file", file, "--chunk", "200", "--json"]);
+    expect(again.code, again.stderr).to.equal(0);
+    const out = again.json<{ registered: number; skipped: number; skippedLines: number[]; transactions: string[]; devices: { line: number; deviceId: string }[] }>();
+    expect(out.skipped).to.equal(done);
+    expect(out.skippedLines).to.deep.equal(Array.from({ length: done }, (_, i) => i + 2));
+    expect(out.registered).to.equal(500 - done);
+    expect(out.transactions).to.have.length(Math.ceil((500 - done) / 200));
+
+    const ids = devices.map((d) => deviceIdFor(MAKER.address, d.serial));
+    expect(out.devices.map((d) => d.deviceId)).to.deep.equal(ids);
+    const onChain = await readDevices(createRpcClient(node.url), deployment.registry, ids);
+    expect(onChain.every((d) => d.status === "ACTIVE" && d.manufacturer === MAKER.address && d.eventCount === 1)).to.equal(true);
+    expect(onChain.map((d) => d.keyAlgorithm)).to.deep.equal(devices.map((_, i) => (i % 3) + 1));
+
+    const third = await dtl(["register", "--file", file]);
+    expect(third.code).to.equal(0);
+    expect(third.stderr).to.equal("skipping 500 of 500 devices already registered on-chain (lines 2–501)\n");
+    expect(third.stdout).to.match(/^registered 0 devices in 0 transactions \(.*\); 500 already on-chain\n$/);
+  });
+
+  it("reads a JSON array and the key hashes it registers are the canonical ones", async function () {
+    const devices = makeDevices(3, "JSON");
+    const file = path.join(tmp.dir, "devices.json");
+    writeFileSync(file, JSON.stringify(devices));
+    const r = await dtl(["register", "--file", file, "--json"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const logs = await actors.provider.getLogs({ address: deployment.registry, topics: [null, deviceIdFor(MAKER.address, "JSON-00002")] });
+    expect(logs).to.have.length(1);
+    const ev = actors.registry.manufacturer.interface.parseLog(logs[0]!)!;
+    expect(ev.args.keyHash).to.equal(keyHash(2, devices[1]!.publicKey));
+    expect(ev.args.firmwareHash).to.equal(devices[1]!.firmware);
+    const bad = path.join(tmp.dir, "bad.json");
+    writeFileSync(bad, JSON.stringify([{ ...devices[0], serial: "J-X", colour: "red" }]));
+    const b = await dtl(["register", "--file", bad]);
+    expect(b.code).to.equal(1);
+    expect(b.stderr).to.equal(`bad.json item 1: unknown field "colour" (expected serial, alg, publicKey, firmware, segment)\ndtl: ${bad}: 1 bad row; nothing was sent\n`);
+  });
+
+  it("names the file lines of a chunk the registry refuses", async function () {
+    const file = writeCsv(path.join(tmp.dir, "nobody.csv"), makeDevices(5, "NOBODY"));
+    const r = await dtl(["register", "--file", file, "--chunk", "3"], NOBODY);
+    expect(r.code).to.equal(1);
+    expect(r.stderr.trimEnd().split("\n").pop()).to.equal(
+      `dtl: register: chunk of 3 devices (${file} lines 2–4) failed: registry refused: AccessControlUnauthorizedAccount(account=${NOBODY.address}, neededRole=MANUFACTURER_ROLE); 0 devices registered before it, re-run to resume`,
+    );
+  });
+
+  it("refuses rows whose id another manufacturer holds", async function () {
+    const devices = makeDevices(2, "TAKEN");
+    const squatted = deviceIdFor(MAKER.address, devices[1]!.serial);
+    await (await actors.registry.manufacturer2.getFunction("registerDevice")(squatted, 1, keyHash(1, makeDevices(1)[0]!.publicKey), firmwareHash("x"), "0x" + "00".repeat(32))).wait();
+    const file = writeCsv(path.join(tmp.dir, "taken.csv"), devices);
+    const r = await dtl(["register", "--file", file]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.equal(
+      `taken.csv:3: device id ${squatted} (serial "TAKEN-00002") is registered by another manufacturer, ${actors.addresses.manufacturer2}\n` +
+        `dtl: ${file}: 1 device id(s) belong to another manufacturer; nothing was sent\n`,
+    );
+  });
+});

@@ -56,7 +56,10 @@ async function main(): Promise<void> {
   process.stdin.resume();
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`api-serve: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+// an entry point for child processes: do nothing when a test runner merely loads the file
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`api-serve: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -54,18 +54,8 @@ interface ApiStatus {
   digest: string;
 }
 
-/** One replayed history entry, in the API's vocabulary. */
-interface ReplayedEntry {
-  seq: number;
-  kind: string;
-  blockNumber: number;
-  blockHash: string;
-  transactionHash: string;
-  logIndex: number;
-  actor: string;
-  fields: Record<string, string | number>;
-  headAfter: string;
-}
+/** One replayed history entry, in the API's vocabulary (the chain replay has no block timestamps). */
+type ReplayedEntry = Omit<HistoryEntry, "timestamp">;
 
 interface Replay {
   logs: number;

@@ -23,8 +23,7 @@ interface Entry {
 
 export type ConsumeResult =
   /** Valid: the caller must now check the signature over `challenge.message`. */
-  | { type: "ok"; challenge: Challenge }
-  | { type: "rejected"; reasons: ProofReason[] };
+  { type: "ok"; challenge: Challenge } | { type: "rejected"; reasons: ProofReason[] };
 
 export interface ChallengeStore {
   issue(deviceId: string): Challenge;
@@ -74,7 +73,9 @@ export function createChallengeStore(opts: ChallengeStoreOptions = {}): Challeng
       sweep(t, false);
       if (entries.size >= max) sweep(t, true);
       if (entries.size >= max) {
-        throw new TooManyChallengesError(`${max} challenges are outstanding; try again within ${Math.ceil(ttlMs / 1000)} s`);
+        throw new TooManyChallengesError(
+          `${max} challenges are outstanding; try again within ${Math.ceil(ttlMs / 1000)} s`,
+        );
       }
       const id = randomBytes(16).toString("hex");
       const expiresAt = t + ttlMs;

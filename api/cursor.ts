@@ -56,13 +56,23 @@ export async function readConnection<T>(
     page = await read(first + skip, storeAfter);
   } catch (err) {
     // a cursor that decodes but that the store refuses (matched by name, never by message)
-    if (storeAfter !== null && err instanceof Error && err.name === "InvalidCursorError") throw badInput(field, "is not a cursor this API issued");
+    if (storeAfter !== null && err instanceof Error && err.name === "InvalidCursorError")
+      throw badInput(field, "is not a cursor this API issued");
     throw err;
   }
   const items = page.items.slice(skip);
   const last = items.length - 1;
   return {
-    edges: items.map((node, i) => ({ node, cursor: i === last && page.endCursor !== null ? encodeCursor(page.endCursor, 0) : encodeCursor(storeAfter, skip + i + 1) })),
-    pageInfo: { hasNextPage: page.hasNextPage, endCursor: items.length ? encodeCursor(page.endCursor, 0) : after ?? null },
+    edges: items.map((node, i) => ({
+      node,
+      cursor:
+        i === last && page.endCursor !== null
+          ? encodeCursor(page.endCursor, 0)
+          : encodeCursor(storeAfter, skip + i + 1),
+    })),
+    pageInfo: {
+      hasNextPage: page.hasNextPage,
+      endCursor: items.length ? encodeCursor(page.endCursor, 0) : (after ?? null),
+    },
   };
 }

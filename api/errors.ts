@@ -49,7 +49,11 @@ export function ensureErrorCode(error: GraphQLError): void {
   const msg = error.message;
   let code: ErrorCode = ERROR_CODES.validationFailed;
   if (msg.startsWith("Syntax Error")) code = ERROR_CODES.parseFailed;
-  else if (msg.startsWith("Variable ") || msg.includes("got invalid value") || msg.startsWith("Expected value of type")) {
+  else if (
+    msg.startsWith("Variable ") ||
+    msg.includes("got invalid value") ||
+    msg.startsWith("Expected value of type")
+  ) {
     code = ERROR_CODES.badUserInput;
   }
   try {

@@ -18,8 +18,16 @@ export interface HttpOptions {
 
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
 
-function errorResponse(status: number, code: ErrorCode, message: string, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), { status, headers: { ...JSON_HEADERS, ...headers } });
+function errorResponse(
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
+    status,
+    headers: { ...JSON_HEADERS, ...headers },
+  });
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -62,7 +70,12 @@ async function readLimited(request: Request, max: number): Promise<string | null
 export function httpPlugin(state: ApiState, opts: HttpOptions): Plugin {
   const keys = opts.apiKeys.map(digest);
   const started = new WeakMap<Request, { t0: number; route: string }>();
-  const tooLarge = () => errorResponse(413, ERROR_CODES.payloadTooLarge, `request body: larger than the limit of ${opts.maxBodyBytes} bytes`);
+  const tooLarge = () =>
+    errorResponse(
+      413,
+      ERROR_CODES.payloadTooLarge,
+      `request body: larger than the limit of ${opts.maxBodyBytes} bytes`,
+    );
   return {
     onRequest({ request, url, endResponse }) {
       const path = url.pathname;
@@ -88,15 +101,26 @@ export function httpPlugin(state: ApiState, opts: HttpOptions): Plugin {
       const graphiqlPage = opts.graphiql && path === opts.graphqlEndpoint && shouldRenderGraphiQL(request);
       if (keys.length && !graphiqlPage && !authorised(request.headers.get("authorization"), keys)) {
         return endResponse(
-          errorResponse(401, ERROR_CODES.unauthenticated, "authorization: a valid API key is required (Authorization: Bearer <key>)", {
-            "www-authenticate": 'Bearer realm="dtl"',
-          }),
+          errorResponse(
+            401,
+            ERROR_CODES.unauthenticated,
+            "authorization: a valid API key is required (Authorization: Bearer <key>)",
+            {
+              "www-authenticate": 'Bearer realm="dtl"',
+            },
+          ),
         );
       }
       if (path === "/metrics") {
         const status = state.store.status();
-        const text = state.metrics.render({ status, ready: isReady(status, state.maxLagBlocks), challenges: state.challenges.size() });
-        return endResponse(new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }));
+        const text = state.metrics.render({
+          status,
+          ready: isReady(status, state.maxLagBlocks),
+          challenges: state.challenges.size(),
+        });
+        return endResponse(
+          new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
+        );
       }
       const length = request.headers.get("content-length");
       if (length !== null && Number(length) > opts.maxBodyBytes) return endResponse(tooLarge());

@@ -3,7 +3,14 @@
  * a code, and the request body limit. Connection sizes are limited in the resolvers (`first` ≤ 500
  * and a per-request item budget), id lists by their fields.
  */
-import { GraphQLError, ValuesOfCorrectTypeRule, specifiedRules, validate, type ValidationContext, type ValidationRule } from "graphql";
+import {
+  GraphQLError,
+  ValuesOfCorrectTypeRule,
+  specifiedRules,
+  validate,
+  type ValidationContext,
+  type ValidationRule,
+} from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { costLimitRule } from "@escape.tech/graphql-armor-cost-limit";
 import { maxAliasesRule } from "@escape.tech/graphql-armor-max-aliases";
@@ -73,8 +80,18 @@ export const NamedValuesOfCorrectTypeRule: ValidationRule = (context) => {
 export function limitsPlugin(limits: QueryLimits): Plugin {
   const common = { propagateOnRejection: false, exposeLimits: true } as const;
   const rules = [
-    maxDepthRule({ ...common, n: limits.maxDepth, ignoreIntrospection: true, onReject: reject(ERROR_CODES.queryTooDeep) }),
-    costLimitRule({ ...common, maxCost: limits.maxCost, ignoreIntrospection: true, onReject: reject(ERROR_CODES.queryTooComplex) }),
+    maxDepthRule({
+      ...common,
+      n: limits.maxDepth,
+      ignoreIntrospection: true,
+      onReject: reject(ERROR_CODES.queryTooDeep),
+    }),
+    costLimitRule({
+      ...common,
+      maxCost: limits.maxCost,
+      ignoreIntrospection: true,
+      onReject: reject(ERROR_CODES.queryTooComplex),
+    }),
     maxAliasesRule({ ...common, n: limits.maxAliases, onReject: reject(ERROR_CODES.tooManyAliases) }),
     maxDirectivesRule({ ...common, n: limits.maxDirectives, onReject: reject(ERROR_CODES.tooManyDirectives) }),
   ];
@@ -95,7 +112,15 @@ export function limitsPlugin(limits: QueryLimits): Plugin {
       const base = params.rules ?? specifiedRules;
       if (base.includes(ValuesOfCorrectTypeRule)) {
         setValidationFn((schema, doc, rulesNow, typeInfo, options) =>
-          validate(schema, doc, (rulesNow ?? base).map((r: ValidationRule) => (r === ValuesOfCorrectTypeRule ? NamedValuesOfCorrectTypeRule : r)), options, typeInfo),
+          validate(
+            schema,
+            doc,
+            (rulesNow ?? base).map((r: ValidationRule) =>
+              r === ValuesOfCorrectTypeRule ? NamedValuesOfCorrectTypeRule : r,
+            ),
+            options,
+            typeInfo,
+          ),
         );
       }
     },

@@ -70,7 +70,9 @@ export function createMetrics(): ApiMetrics {
       );
       const hist: string[] = [];
       for (const [route, h] of latency) {
-        BUCKETS.forEach((b, i) => hist.push(`dtl_api_request_duration_seconds_bucket{route="${esc(route)}",le="${b}"} ${h.counts[i]}`));
+        BUCKETS.forEach((b, i) =>
+          hist.push(`dtl_api_request_duration_seconds_bucket{route="${esc(route)}",le="${b}"} ${h.counts[i]}`),
+        );
         hist.push(`dtl_api_request_duration_seconds_bucket{route="${esc(route)}",le="+Inf"} ${h.count}`);
         hist.push(`dtl_api_request_duration_seconds_sum{route="${esc(route)}"} ${h.sum}`);
         hist.push(`dtl_api_request_duration_seconds_count{route="${esc(route)}"} ${h.count}`);
@@ -86,17 +88,33 @@ export function createMetrics(): ApiMetrics {
         `dtl_api_verdicts_total{trusted="true"} ${trustedTotal}`,
         `dtl_api_verdicts_total{trusted="false"} ${untrustedTotal}`,
       ]);
-      metric("dtl_api_sse_subscribers", "gauge", "Open deviceEvents subscriptions.", [`dtl_api_sse_subscribers ${subscribers}`]);
-      metric("dtl_api_challenges", "gauge", "Challenges held in memory (outstanding or remembered).", [`dtl_api_challenges ${challenges}`]);
+      metric("dtl_api_sse_subscribers", "gauge", "Open deviceEvents subscriptions.", [
+        `dtl_api_sse_subscribers ${subscribers}`,
+      ]);
+      metric("dtl_api_challenges", "gauge", "Challenges held in memory (outstanding or remembered).", [
+        `dtl_api_challenges ${challenges}`,
+      ]);
       metric("dtl_index_lag_blocks", "gauge", "Chain head minus indexed block.", [
         `dtl_index_lag_blocks ${Math.max(0, status.headBlock - status.indexedBlock)}`,
       ]);
-      metric("dtl_index_indexed_block", "gauge", "Last block applied to the index.", [`dtl_index_indexed_block ${status.indexedBlock}`]);
-      metric("dtl_index_head_block", "gauge", "Latest chain head seen by the indexer.", [`dtl_index_head_block ${status.headBlock}`]);
-      metric("dtl_index_reorgs_total", "counter", "Chain reorganisations handled.", [`dtl_index_reorgs_total ${status.reorgs}`]);
-      metric("dtl_index_rpc_errors_total", "counter", "JSON-RPC errors seen by the indexer.", [`dtl_index_rpc_errors_total ${status.rpcErrors}`]);
-      metric("dtl_index_caught_up", "gauge", "1 once the initial backfill reached the head.", [`dtl_index_caught_up ${status.caughtUp ? 1 : 0}`]);
-      metric("dtl_index_stopped", "gauge", "1 when indexing stopped on a fatal error.", [`dtl_index_stopped ${status.fatalError !== undefined ? 1 : 0}`]);
+      metric("dtl_index_indexed_block", "gauge", "Last block applied to the index.", [
+        `dtl_index_indexed_block ${status.indexedBlock}`,
+      ]);
+      metric("dtl_index_head_block", "gauge", "Latest chain head seen by the indexer.", [
+        `dtl_index_head_block ${status.headBlock}`,
+      ]);
+      metric("dtl_index_reorgs_total", "counter", "Chain reorganisations handled.", [
+        `dtl_index_reorgs_total ${status.reorgs}`,
+      ]);
+      metric("dtl_index_rpc_errors_total", "counter", "JSON-RPC errors seen by the indexer.", [
+        `dtl_index_rpc_errors_total ${status.rpcErrors}`,
+      ]);
+      metric("dtl_index_caught_up", "gauge", "1 once the initial backfill reached the head.", [
+        `dtl_index_caught_up ${status.caughtUp ? 1 : 0}`,
+      ]);
+      metric("dtl_index_stopped", "gauge", "1 when indexing stopped on a fatal error.", [
+        `dtl_index_stopped ${status.fatalError !== undefined ? 1 : 0}`,
+      ]);
       metric("dtl_api_ready", "gauge", "1 when /readyz answers 200.", [`dtl_api_ready ${ready ? 1 : 0}`]);
       return out.join("\n") + "\n";
     },

@@ -28,9 +28,13 @@ function pageSize(ctx: ApiContext, field: string, first: number | null | undefin
   if (n > MAX_PAGE) throw badInput(field, `must be ≤ ${MAX_PAGE}, got ${n}`);
   ctx.itemBudget.left -= n;
   if (ctx.itemBudget.left < 0) {
-    throw apiError(ERROR_CODES.queryTooComplex, `${field}: the query asks for more than the allowed number of items in total; ask for smaller pages`, {
-      field,
-    });
+    throw apiError(
+      ERROR_CODES.queryTooComplex,
+      `${field}: the query asks for more than the allowed number of items in total; ask for smaller pages`,
+      {
+        field,
+      },
+    );
   }
   return n;
 }
@@ -56,7 +60,16 @@ export const resolvers = {
     },
     devices: async (
       _: unknown,
-      args: { filter?: { manufacturer?: string; status?: DeviceRecord["status"]; segment?: string; attestationKind?: string } | null; first?: number; after?: string | null },
+      args: {
+        filter?: {
+          manufacturer?: string;
+          status?: DeviceRecord["status"];
+          segment?: string;
+          attestationKind?: string;
+        } | null;
+        first?: number;
+        after?: string | null;
+      },
       ctx: ApiContext,
     ) => {
       const first = pageSize(ctx, "first", args.first);
@@ -70,14 +83,20 @@ export const resolvers = {
         ...(f.segment != null && { segment: f.segment }),
         ...(f.attestationKind != null && { attestationKind: f.attestationKind }),
       };
-      const conn = await readConnection("after", first, args.after, (n, after) => ctx.state.store.listDevices(filter, n, after));
+      const conn = await readConnection("after", first, args.after, (n, after) =>
+        ctx.state.store.listDevices(filter, n, after),
+      );
       return { ...conn, atBlock: ctx.snapshot().atBlock };
     },
     attestation: (_: unknown, { id }: { id: string }, ctx: ApiContext) => {
       ctx.snapshot();
       return ctx.state.store.getAttestation(id).then((a) => a ?? null);
     },
-    verifyDevice: async (_: unknown, args: { id: string; policy?: TrustPolicyArg | null; proof?: ProofInput | null }, ctx: ApiContext) => {
+    verifyDevice: async (
+      _: unknown,
+      args: { id: string; policy?: TrustPolicyArg | null; proof?: ProofInput | null },
+      ctx: ApiContext,
+    ) => {
       const policy = normalizePolicy(args.policy);
       ctx.snapshot();
       const device = await ctx.state.store.getDevice(args.id);
@@ -86,7 +105,8 @@ export const resolvers = {
       return verdict!;
     },
     verifyDevices: async (_: unknown, args: { ids: string[]; policy?: TrustPolicyArg | null }, ctx: ApiContext) => {
-      if (args.ids.length > MAX_VERIFY_IDS) throw badInput("ids", `at most ${MAX_VERIFY_IDS} ids per request, got ${args.ids.length}`);
+      if (args.ids.length > MAX_VERIFY_IDS)
+        throw badInput("ids", `at most ${MAX_VERIFY_IDS} ids per request, got ${args.ids.length}`);
       const policy = normalizePolicy(args.policy);
       ctx.snapshot();
       const devices = args.ids.length ? await ctx.state.store.getDevices(args.ids) : [];
@@ -94,13 +114,21 @@ export const resolvers = {
     },
     indexerStatus: (_: unknown, __: unknown, ctx: ApiContext) => {
       const { status, lagBlocks } = ctx.snapshot();
-      return { ...status, lagBlocks, maxLagBlocks: ctx.state.maxLagBlocks, ready: isReady(status, ctx.state.maxLagBlocks) };
+      return {
+        ...status,
+        lagBlocks,
+        maxLagBlocks: ctx.state.maxLagBlocks,
+        ready: isReady(status, ctx.state.maxLagBlocks),
+      };
     },
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {
       const device = await ctx.state.store.getDevice(deviceId);
-      if (!device) throw apiError(ERROR_CODES.deviceNotFound, `deviceId: no device ${deviceId} is registered`, { field: "deviceId" });
+      if (!device)
+        throw apiError(ERROR_CODES.deviceNotFound, `deviceId: no device ${deviceId} is registered`, {
+          field: "deviceId",
+        });
       try {
         const c = ctx.state.challenges.issue(deviceId);
         return { ...c, expiresAt: new Date(c.expiresAt) };
@@ -114,10 +142,14 @@ export const resolvers = {
     deviceEvents: {
       subscribe: (_: unknown, args: { deviceIds?: string[] | null; kinds?: string[] | null }, ctx: ApiContext) => {
         if (args.deviceIds && args.deviceIds.length > MAX_SUBSCRIBE_IDS) {
-          throw badInput("deviceIds", `at most ${MAX_SUBSCRIBE_IDS} ids per subscription, got ${args.deviceIds.length}`);
+          throw badInput(
+            "deviceIds",
+            `at most ${MAX_SUBSCRIBE_IDS} ids per subscription, got ${args.deviceIds.length}`,
+          );
         }
         const subs = ctx.state.subscriptions;
-        if (subs.open >= subs.max) throw apiError(ERROR_CODES.tooManySubscriptions, `at most ${subs.max} subscriptions may be open`);
+        if (subs.open >= subs.max)
+          throw apiError(ERROR_CODES.tooManySubscriptions, `at most ${subs.max} subscriptions may be open`);
         const ids = args.deviceIds ? new Set(args.deviceIds) : null;
         const kinds = args.kinds ? new Set(args.kinds) : null;
         return new Repeater<HistoryEntryView>(async (push, stop) => {
@@ -129,7 +161,9 @@ export const resolvers = {
               // a subscriber more than ~1,000 events behind overflows the repeater: end its stream
               // (with an error it can see) rather than drop events silently; it resubscribes
               try {
-                void push(change.type === "retracted" ? { ...entry, retracted: true } : entry).catch((err: unknown) => stop(err));
+                void push(change.type === "retracted" ? { ...entry, retracted: true } : entry).catch((err: unknown) =>
+                  stop(err),
+                );
               } catch (err) {
                 stop(err);
                 return;
@@ -147,13 +181,21 @@ export const resolvers = {
   },
   Device: {
     keyAlgorithm: (d: DeviceRecord) => (KEY_ALGORITHM_NAMES[d.keyAlgorithm] ?? "secp256k1").toUpperCase(),
-    attestations: async (d: DeviceRecord, args: { kind?: string | null; includeRevoked?: boolean | null }, ctx: ApiContext) => {
+    attestations: async (
+      d: DeviceRecord,
+      args: { kind?: string | null; includeRevoked?: boolean | null },
+      ctx: ApiContext,
+    ) => {
       const all = await ctx.state.store.listAttestations(d.id);
-      return all.filter((a) => (args.kind == null || a.kind === args.kind) && (args.includeRevoked !== false || !a.revoked));
+      return all.filter(
+        (a) => (args.kind == null || a.kind === args.kind) && (args.includeRevoked !== false || !a.revoked),
+      );
     },
     history: async (d: DeviceRecord, args: { first?: number; after?: string | null }, ctx: ApiContext) => {
       const first = pageSize(ctx, "history.first", args.first);
-      const conn = await readConnection("history.after", first, args.after, (n, after) => ctx.state.store.getHistory(d.id, n, after));
+      const conn = await readConnection("history.after", first, args.after, (n, after) =>
+        ctx.state.store.getHistory(d.id, n, after),
+      );
       return { ...conn, atBlock: ctx.snapshot().atBlock };
     },
     atBlock: (_: DeviceRecord, __: unknown, ctx: ApiContext) => ctx.snapshot().atBlock,
@@ -168,7 +210,8 @@ export const resolvers = {
   },
   Attestation: {
     id: (a: AttestationRecord) => a.uid,
-    device: (a: AttestationRecord, _: unknown, ctx: ApiContext) => ctx.state.store.getDevice(a.deviceId).then((d) => d ?? null),
+    device: (a: AttestationRecord, _: unknown, ctx: ApiContext) =>
+      ctx.state.store.getDevice(a.deviceId).then((d) => d ?? null),
     expiresAt: (a: AttestationRecord) => (a.expiresAt === 0 ? null : a.expiresAt),
     revokedAt: (a: AttestationRecord) => ts(a.revokedAt),
     revocationReason: (a: AttestationRecord) => reasonName(a.revocationReason),

@@ -5,7 +5,13 @@
 import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
 import type { AttestationRecord, DeviceRecord } from "../indexer/types";
 import type { ApiContext } from "./context";
-import { evaluateTrust, type AttestationWithTrust, type ProofOutcome, type TrustPolicy, type VerdictReason } from "./verdict";
+import {
+  evaluateTrust,
+  type AttestationWithTrust,
+  type ProofOutcome,
+  type TrustPolicy,
+  type VerdictReason,
+} from "./verdict";
 
 export interface VerdictView {
   deviceId: string;
@@ -19,7 +25,11 @@ export interface VerdictView {
 
 const NO_PROOF: ProofOutcome = { type: "none" };
 
-async function attestationsWithTrust(ctx: ApiContext, device: DeviceRecord, kinds: readonly string[]): Promise<AttestationWithTrust[]> {
+async function attestationsWithTrust(
+  ctx: ApiContext,
+  device: DeviceRecord,
+  kinds: readonly string[],
+): Promise<AttestationWithTrust[]> {
   const all = await ctx.state.store.listAttestations(device.id);
   const wanted = all.filter((a) => kinds.includes(a.kind));
   return Promise.all(
@@ -45,7 +55,9 @@ export async function verdictsFor(
   const manufacturers = [...new Set(devices.flatMap((d) => (d ? [d.manufacturer] : [])))];
   const roles = await Promise.all(manufacturers.map((m) => ctx.state.roles.hasRole(snapshot, MANUFACTURER_ROLE, m)));
   const trustedManufacturer = new Map(manufacturers.map((m, i) => [m, roles[i]!]));
-  const attestations = kinds.length ? await Promise.all(devices.map((d) => (d ? attestationsWithTrust(ctx, d, kinds) : []))) : undefined;
+  const attestations = kinds.length
+    ? await Promise.all(devices.map((d) => (d ? attestationsWithTrust(ctx, d, kinds) : [])))
+    : undefined;
   const nowMs = Date.now();
   const evaluatedAt = new Date(nowMs);
   const out: VerdictView[] = new Array(ids.length);

@@ -34,7 +34,12 @@ export type VerdictReason = (typeof VERDICT_REASONS)[number];
 /** Reasons a proof check can yield (see api/proof.ts). */
 export type ProofReason = Extract<
   VerdictReason,
-  "KEY_MISMATCH" | "BAD_SIGNATURE" | "CHALLENGE_UNKNOWN" | "CHALLENGE_EXPIRED" | "CHALLENGE_REUSED" | "CHALLENGE_WRONG_DEVICE"
+  | "KEY_MISMATCH"
+  | "BAD_SIGNATURE"
+  | "CHALLENGE_UNKNOWN"
+  | "CHALLENGE_EXPIRED"
+  | "CHALLENGE_REUSED"
+  | "CHALLENGE_WRONG_DEVICE"
 >;
 
 /** A policy after input validation; absent lists mean "anything allowed". */

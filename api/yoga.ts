@@ -60,11 +60,13 @@ function jitEligible(args: ExecutionArgs): boolean {
 }
 
 function yogaLogger(logger: Logger) {
-  const log = (level: "debug" | "info" | "warn" | "error") => (...args: unknown[]) => {
-    const [first, ...rest] = args;
-    if (first instanceof Error) logger[level]({ err: first, args: rest.length ? rest : undefined }, first.message);
-    else logger[level]({ args: rest.length ? rest : undefined }, String(first));
-  };
+  const log =
+    (level: "debug" | "info" | "warn" | "error") =>
+    (...args: unknown[]) => {
+      const [first, ...rest] = args;
+      if (first instanceof Error) logger[level]({ err: first, args: rest.length ? rest : undefined }, first.message);
+      else logger[level]({ args: rest.length ? rest : undefined }, String(first));
+    };
   return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
 }
 
@@ -98,7 +100,12 @@ export function createApi(opts: ApiOptions): Api {
     maskedErrors: { maskError: (error, message) => maskError(error, message, false) },
     context: () => createContext(state),
     plugins: [
-      httpPlugin(state, { graphqlEndpoint: "/graphql", apiKeys: opts.apiKeys ?? [], maxBodyBytes: limits.maxBodyBytes, graphiql: opts.graphiql !== false }),
+      httpPlugin(state, {
+        graphqlEndpoint: "/graphql",
+        apiKeys: opts.apiKeys ?? [],
+        maxBodyBytes: limits.maxBodyBytes,
+        graphiql: opts.graphiql !== false,
+      }),
       limitsPlugin(limits),
       ...(opts.jit === false ? [] : [useGraphQlJit({}, { enableIf: jitEligible })]),
     ],

@@ -39,11 +39,15 @@ interface Child {
 }
 
 async function spawnServe(args: string[]): Promise<Child> {
-  const proc: ChildProcess = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", path.join(ROOT, "test/helpers/api-serve.ts"), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const proc: ChildProcess = spawn(
+    process.execPath,
+    ["-r", "ts-node/register/transpile-only", path.join(ROOT, "test/helpers/api-serve.ts"), ...args],
+    {
+      cwd: ROOT,
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+      stdio: ["pipe", "pipe", "pipe"],
+    },
+  );
   let out = "";
   let err = "";
   proc.stderr!.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
@@ -81,7 +85,8 @@ interface Load {
 
 async function load(opts: autocannon.Options, what: string): Promise<Load> {
   const r = await autocannon({ duration: DURATION, ...opts });
-  if (r.errors || r.non2xx || r.timeouts) throw new Error(`${what}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} time-outs`);
+  if (r.errors || r.non2xx || r.timeouts)
+    throw new Error(`${what}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.timeouts} time-outs`);
   return { reqPerSec: r.requests.average, p99: r.latency.p99, p50: r.latency.p50 };
 }
 
@@ -93,11 +98,19 @@ async function sequentialLatency(url: string, body: string, n: number): Promise<
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const once = () =>
     new Promise<void>((resolve, reject) => {
-      const req = httpRequest(url, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-        if (res.statusCode !== 200) reject(new Error(`lookup: HTTP ${res.statusCode}`));
-        res.resume();
-        res.on("end", resolve);
-      });
+      const req = httpRequest(
+        url,
+        {
+          method: "POST",
+          agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        },
+        (res) => {
+          if (res.statusCode !== 200) reject(new Error(`lookup: HTTP ${res.statusCode}`));
+          res.resume();
+          res.on("end", resolve);
+        },
+      );
       req.on("error", reject);
       req.end(body);
     });
@@ -122,7 +135,11 @@ function median(xs: number[]): number {
 }
 
 function medianLoad(rounds: Load[]): Load {
-  return { reqPerSec: median(rounds.map((r) => r.reqPerSec)), p99: median(rounds.map((r) => r.p99)), p50: median(rounds.map((r) => r.p50)) };
+  return {
+    reqPerSec: median(rounds.map((r) => r.reqPerSec)),
+    p99: median(rounds.map((r) => r.p99)),
+    p50: median(rounds.map((r) => r.p50)),
+  };
 }
 
 function gqlBody(query: string, variables?: Record<string, unknown>): string {
@@ -159,20 +176,39 @@ export async function run(): Promise<Figures> {
     const trustedId = fleet.deviceIds[200]!;
 
     const VERIFY = `query($id: Bytes32!) { verifyDevice(id: $id) { trusted reasons atBlock lagBlocks } }`;
-    const check = (await post(gqlUrl, gqlBody(VERIFY, { id: trustedId }))) as { data?: { verifyDevice: { trusted: boolean } } };
+    const check = (await post(gqlUrl, gqlBody(VERIFY, { id: trustedId }))) as {
+      data?: { verifyDevice: { trusted: boolean } };
+    };
     if (!check.data?.verifyDevice.trusted) throw new Error(`bench: unexpected verdict ${JSON.stringify(check)}`);
 
     // The machine is shared and noisy: the floor, verifyDevice and the eth_call gateway run
     // interleaved (floor, verify, eth_call, floor, …) after a warm-up; each figure is the median of
     // its rounds, so the ratios compare runs made under the same load.
-    const floorOpts = { url: `${floor.url}/graphql`, method: "POST" as const, headers, body: gqlBody("{ ok }"), connections: 50 };
-    const verifyOpts = { url: gqlUrl, method: "POST" as const, headers, body: gqlBody(VERIFY, { id: trustedId }), connections: 50 };
+    const floorOpts = {
+      url: `${floor.url}/graphql`,
+      method: "POST" as const,
+      headers,
+      body: gqlBody("{ ok }"),
+      connections: 50,
+    };
+    const verifyOpts = {
+      url: gqlUrl,
+      method: "POST" as const,
+      headers,
+      body: gqlBody(VERIFY, { id: trustedId }),
+      connections: 50,
+    };
     const callData = registryInterface.encodeFunctionData("isActive", [trustedId]);
     const ethCallOpts = {
       url: node.url,
       method: "POST" as const,
       headers,
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_call", params: [{ to: deployment.registry, data: callData }, "latest"] }),
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "eth_call",
+        params: [{ to: deployment.registry, data: callData }, "latest"],
+      }),
       connections: 16,
     };
     await load({ ...floorOpts, duration: 2 }, "floor warm-up");
@@ -196,7 +232,9 @@ export async function run(): Promise<Figures> {
         url: gqlUrl,
         method: "POST",
         headers,
-        body: gqlBody(`query($ids: [Bytes32!]!) { verifyDevices(ids: $ids) { deviceId trusted reasons } }`, { ids: batchIds }),
+        body: gqlBody(`query($ids: [Bytes32!]!) { verifyDevices(ids: $ids) { deviceId trusted reasons } }`, {
+          ids: batchIds,
+        }),
         connections: 50,
       },
       "verifyDevices",
@@ -211,27 +249,47 @@ export async function run(): Promise<Figures> {
     // P-256 proofs: a fresh challenge per request (single use), issued 20 per request, signed here
     const PROOFS = Number(process.env.DTL_BENCH_API_PROOFS ?? 3000);
     const bodies: string[] = [];
-    const aliases = Array.from({ length: 20 }, (_, i) => `c${i}: issueChallenge(deviceId: "${p256.id}") { id message }`).join(" ");
+    const aliases = Array.from(
+      { length: 20 },
+      (_, i) => `c${i}: issueChallenge(deviceId: "${p256.id}") { id message }`,
+    ).join(" ");
     while (bodies.length < PROOFS) {
-      const r = (await post(gqlUrl, gqlBody(`mutation { ${aliases} }`))) as { data: Record<string, { id: string; message: string }> };
+      const r = (await post(gqlUrl, gqlBody(`mutation { ${aliases} }`))) as {
+        data: Record<string, { id: string; message: string }>;
+      };
       for (const c of Object.values(r.data)) {
-        const proof = { challengeId: c.id, publicKey: p256.pair.publicKey, signature: signMessage(p256.pair, c.message) };
-        bodies.push(gqlBody(`query($id: Bytes32!, $proof: ProofInput) { verifyDevice(id: $id, proof: $proof) { trusted reasons } }`, { id: p256.id, proof }));
+        const proof = {
+          challengeId: c.id,
+          publicKey: p256.pair.publicKey,
+          signature: signMessage(p256.pair, c.message),
+        };
+        bodies.push(
+          gqlBody(
+            `query($id: Bytes32!, $proof: ProofInput) { verifyDevice(id: $id, proof: $proof) { trusted reasons } }`,
+            { id: p256.id, proof },
+          ),
+        );
       }
     }
-    const firstProof = (await post(gqlUrl, bodies.pop()!)) as { data?: { verifyDevice: { trusted: boolean; reasons: string[] } } };
-    if (!firstProof.data?.verifyDevice.trusted) throw new Error(`bench: P-256 proof not accepted: ${JSON.stringify(firstProof)}`);
+    const firstProof = (await post(gqlUrl, bodies.pop()!)) as {
+      data?: { verifyDevice: { trusted: boolean; reasons: string[] } };
+    };
+    if (!firstProof.data?.verifyDevice.trusted)
+      throw new Error(`bench: P-256 proof not accepted: ${JSON.stringify(firstProof)}`);
     let next = 0;
     const t0 = performance.now();
     const proofRun = await autocannon({
       url: gqlUrl,
       connections: 50,
       amount: bodies.length,
-      requests: [{ method: "POST", headers, setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
+      requests: [
+        { method: "POST", headers, setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }) },
+      ],
     });
     const proofSeconds = (performance.now() - t0) / 1000;
     // autocannon counts requests still in flight when `amount` is reached as errors: allow a few
-    if (proofRun.non2xx || proofRun.errors > bodies.length / 100) throw new Error(`proof run: ${proofRun.errors} errors, ${proofRun.non2xx} non-2xx`);
+    if (proofRun.non2xx || proofRun.errors > bodies.length / 100)
+      throw new Error(`proof run: ${proofRun.errors} errors, ${proofRun.non2xx} non-2xx`);
 
     // revocation propagation: tx mined (automine: mined when the send returns) → REVOKED + SSE event
     const victims = fleet.deviceIds.slice(300, 340);
@@ -249,7 +307,10 @@ export async function run(): Promise<Figures> {
         const mined = performance.now();
         let revokedAt = 0;
         for (let i = 0; i < 5000 && !revokedAt; i++) {
-          const r = (await post(gqlUrl, gqlBody(`query($id: Bytes32!) { verifyDevice(id: $id) { reasons } }`, { id }))) as {
+          const r = (await post(
+            gqlUrl,
+            gqlBody(`query($id: Bytes32!) { verifyDevice(id: $id) { reasons } }`, { id }),
+          )) as {
             data: { verifyDevice: { reasons: string[] } };
           };
           if (r.data.verifyDevice.reasons.includes("REVOKED")) revokedAt = performance.now();

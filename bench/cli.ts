@@ -38,12 +38,23 @@ export async function run(): Promise<Record<string, number>> {
     t = performance.now();
     const again = await runDtl(["register", "--file", file, "--json"], { env, cwd: tmp.dir, timeoutMs: 600_000 });
     const resumeMs = performance.now() - t;
-    if (again.code !== 0 || again.json<{ skipped: number }>().skipped !== DEVICES) throw new Error(`re-run did not skip every device: ${again.stderr}`);
+    if (again.code !== 0 || again.json<{ skipped: number }>().skipped !== DEVICES)
+      throw new Error(`re-run did not skip every device: ${again.stderr}`);
 
     const starts: number[] = [];
     for (let i = 0; i < 5; i++) {
       t = performance.now();
-      const r = await runDtl(["device", "id", "--serial", "x", "--manufacturer", env.DTL_PRIVATE_KEY && new Wallet(env.DTL_PRIVATE_KEY).address], { cwd: tmp.dir });
+      const r = await runDtl(
+        [
+          "device",
+          "id",
+          "--serial",
+          "x",
+          "--manufacturer",
+          env.DTL_PRIVATE_KEY && new Wallet(env.DTL_PRIVATE_KEY).address,
+        ],
+        { cwd: tmp.dir },
+      );
       starts.push(performance.now() - t);
       if (r.code !== 0) throw new Error(r.stderr);
     }

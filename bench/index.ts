@@ -16,7 +16,8 @@ async function main(): Promise<void> {
   const json = args.includes("--json");
   const wanted = args.filter((a) => !a.startsWith("--"));
   for (const w of wanted) {
-    if (!SECTIONS.includes(w as Section)) throw new Error(`unknown bench section "${w}" (expected ${SECTIONS.join(", ")})`);
+    if (!SECTIONS.includes(w as Section))
+      throw new Error(`unknown bench section "${w}" (expected ${SECTIONS.join(", ")})`);
   }
   const sections = wanted.length ? (wanted as Section[]) : [...SECTIONS];
   const result: Record<string, Figures> = {};
@@ -37,7 +38,9 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(result) + "\n");
     return;
   }
-  const rows = Object.entries(result).flatMap(([s, figs]) => Object.entries(figs).map(([k, v]) => [`${s}.${k}`, String(v)]));
+  const rows = Object.entries(result).flatMap(([s, figs]) =>
+    Object.entries(figs).map(([k, v]) => [`${s}.${k}`, String(v)]),
+  );
   const w = Math.max(...rows.map(([k]) => k!.length), 6);
   console.log(`${"figure".padEnd(w)}  value`);
   console.log(`${"-".repeat(w)}  -----`);

@@ -82,7 +82,12 @@ export async function run(): Promise<Record<string, number>> {
     // (compiled JavaScript, as `dtl serve` runs it), from spawn to its "caught up" line
     const dir = tempDir("dtl-bench-indexer-");
     const dataDir = `${dir}/store`;
-    const env = { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: writeDeploymentFile(dir, deployment), DTL_DATA_DIR: dataDir, DTL_LOG_LEVEL: "info" };
+    const env = {
+      DTL_RPC_URL: node.url,
+      DTL_DEPLOYMENT: writeDeploymentFile(dir, deployment),
+      DTL_DATA_DIR: dataDir,
+      DTL_LOG_LEVEL: "info",
+    };
     const t0 = performance.now();
     const first = spawnIndexer(env);
     const caught = await first.waitFor((l) => l.msg === "caught up", 600_000);

@@ -32,8 +32,10 @@ export function parse(command: string, argv: readonly string[], options: OptionS
   } catch (err) {
     const e = err as { code?: string; message?: string };
     const opt = /'(-[^' ]+)/.exec(e.message ?? "")?.[1];
-    if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new CliError(`${command}: unknown option ${opt ?? ""} (see dtl ${command} --help)`);
-    if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") throw new CliError(`${command}: option ${opt ?? ""} needs a value`);
+    if (e.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
+      throw new CliError(`${command}: unknown option ${opt ?? ""} (see dtl ${command} --help)`);
+    if (e.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+      throw new CliError(`${command}: option ${opt ?? ""} needs a value`);
     throw new CliError(`${command}: ${e.message ?? String(err)}`);
   }
 }
@@ -52,7 +54,14 @@ export function optional(values: Values, name: string): string | undefined {
 
 /** Exactly `n` positionals, named for the error message. */
 export function positionals(command: string, parsed: Parsed, names: string[]): string[] {
-  if (parsed.positionals.length < names.length) throw new CliError(`${command}: missing ${names.slice(parsed.positionals.length).map((n) => `<${n}>`).join(" ")}`);
-  if (parsed.positionals.length > names.length) throw new CliError(`${command}: unexpected argument "${parsed.positionals[names.length]}"`);
+  if (parsed.positionals.length < names.length)
+    throw new CliError(
+      `${command}: missing ${names
+        .slice(parsed.positionals.length)
+        .map((n) => `<${n}>`)
+        .join(" ")}`,
+    );
+  if (parsed.positionals.length > names.length)
+    throw new CliError(`${command}: unexpected argument "${parsed.positionals[names.length]}"`);
   return parsed.positionals;
 }

@@ -107,49 +107,76 @@ const NAME_BY_KIND = new Map<string, DeviceEventName>(DEVICE_EVENT_NAMES.map((n)
 
 const canon = (v: unknown): string =>
   JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : typeof x === "string" && /^0x[0-9a-fA-F]{64}$/.test(x) ? x.toLowerCase() : x,
+    x && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : typeof x === "string" && /^0x[0-9a-fA-F]{64}$/.test(x)
+        ? x.toLowerCase()
+        : x,
   );
 
-const describe = (e: { seq: number; kind: string; blockNumber: number; logIndex: number }) => `#${e.seq} ${e.kind} (block ${e.blockNumber}, log ${e.logIndex})`;
+const describe = (e: { seq: number; kind: string; blockNumber: number; logIndex: number }) =>
+  `#${e.seq} ${e.kind} (block ${e.blockNumber}, log ${e.logIndex})`;
 
 /** Which fields of an API entry differ from the chain's (names only, with both values). */
 function entryDiff(api: HistoryEntry, chain: ReplayedEntry): string[] {
   const out: string[] = [];
-  for (const k of ["seq", "kind", "blockNumber", "blockHash", "transactionHash", "logIndex", "actor", "headAfter"] as const) {
+  for (const k of [
+    "seq",
+    "kind",
+    "blockNumber",
+    "blockHash",
+    "transactionHash",
+    "logIndex",
+    "actor",
+    "headAfter",
+  ] as const) {
     if (canon(api[k]) !== canon(chain[k])) out.push(`${k} ${String(api[k])} ≠ ${String(chain[k])}`);
   }
   const keys = new Set([...Object.keys(api.fields ?? {}), ...Object.keys(chain.fields)]);
   for (const k of keys) {
     const a = api.fields?.[k];
     const c = chain.fields[k];
-    if (canon(a) !== canon(c)) out.push(`fields.${k} ${a === undefined ? "(missing)" : String(a)} ≠ ${c === undefined ? "(none)" : k === "kind" || k === "segment" ? `${c} (${decodeShortName(String(c))})` : String(c)}`);
+    if (canon(a) !== canon(c))
+      out.push(
+        `fields.${k} ${a === undefined ? "(missing)" : String(a)} ≠ ${c === undefined ? "(none)" : k === "kind" || k === "segment" ? `${c} (${decodeShortName(String(c))})` : String(c)}`,
+      );
   }
   return out;
 }
 
 /** Compares one device's API history (entries up to the audit block) with the replay. */
-export function compareHistory(deviceId: string, api: HistoryEntry[], chain: ReplayedEntry[], block: number): AuditProblem[] {
+export function compareHistory(
+  deviceId: string,
+  api: HistoryEntry[],
+  chain: ReplayedEntry[],
+  block: number,
+): AuditProblem[] {
   const problems: AuditProblem[] = [];
-  const p = (b: number, message: string, seq?: number) => problems.push({ deviceId, block: b, seq, source: "api", message });
+  const p = (b: number, message: string, seq?: number) =>
+    problems.push({ deviceId, block: b, seq, source: "api", message });
   const chainKey = (e: { blockNumber: number; logIndex: number }) => `${e.blockNumber}/${e.logIndex}`;
   const inChain = new Map(chain.map((e) => [chainKey(e), e]));
   const inApi = new Set(api.map(chainKey));
   // entries the API lacks or invented, by chain position (block, log index)
   for (const e of chain) if (!inApi.has(chainKey(e))) p(e.blockNumber, `the API's history lacks ${describe(e)}`, e.seq);
-  for (const e of api) if (!inChain.has(chainKey(e))) p(e.blockNumber, `the API's history has ${describe(e)}, which is not on chain`, e.seq);
+  for (const e of api)
+    if (!inChain.has(chainKey(e)))
+      p(e.blockNumber, `the API's history has ${describe(e)}, which is not on chain`, e.seq);
   // order: the API's sequence must list the chain's entries in chain order
   const common = api.filter((e) => inChain.has(chainKey(e)));
   for (let i = 1; i < common.length; i++) {
     const prev = inChain.get(chainKey(common[i - 1]!))!;
     const cur = inChain.get(chainKey(common[i]!))!;
-    if (cur.seq < prev.seq) p(cur.blockNumber, `the API lists ${describe(cur)} after ${describe(prev)}: reordered`, common[i]!.seq);
+    if (cur.seq < prev.seq)
+      p(cur.blockNumber, `the API lists ${describe(cur)} after ${describe(prev)}: reordered`, common[i]!.seq);
   }
   // contents of entries present on both sides
   for (const e of api) {
     const c = inChain.get(chainKey(e));
     if (!c) continue;
     const diff = entryDiff(e, c);
-    if (diff.length) p(c.blockNumber, `the API's entry ${describe(e)} differs from the chain: ${diff.join("; ")}`, e.seq);
+    if (diff.length)
+      p(c.blockNumber, `the API's entry ${describe(e)} differs from the chain: ${diff.join("; ")}`, e.seq);
   }
   // an auditor holding only the API's history: does it hash to the head the chain holds?
   if (!problems.length && chain.length) {
@@ -189,7 +216,9 @@ async function apiDeviceIds(api: GraphqlClient): Promise<string[]> {
   const ids: string[] = [];
   let after: string | null = null;
   for (let i = 0; i < 100_000; i++) {
-    type Page = { devices: { edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } };
+    type Page = {
+      devices: { edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+    };
     const { devices }: Page = await api.request<Page>(DEVICE_IDS, { after });
     ids.push(...devices.edges.map((e) => e.node.id.toLowerCase()));
     if (!devices.pageInfo.hasNextPage) break;
@@ -211,14 +240,23 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
   const { indexerStatus: st } = await o.api.request<{ indexerStatus: ApiStatus }>(STATUS_QUERY);
   const registry = getAddress(o.deployment.registry);
   if (st.chainId !== o.deployment.chainId || getAddress(st.registry) !== registry) {
-    throw new Error(`the API serves registry ${st.registry} on chain ${st.chainId}, the deployment is ${registry} on chain ${o.deployment.chainId}`);
+    throw new Error(
+      `the API serves registry ${st.registry} on chain ${st.chainId}, the deployment is ${registry} on chain ${o.deployment.chainId}`,
+    );
   }
   const block = st.indexedBlock;
   const problems: AuditProblem[] = [];
-  const header = await o.client.call<{ hash: string } | null>("eth_getBlockByNumber", [`0x${block.toString(16)}`, false]);
+  const header = await o.client.call<{ hash: string } | null>("eth_getBlockByNumber", [
+    `0x${block.toString(16)}`,
+    false,
+  ]);
   if (!header) throw new Error(`the chain has no block ${block}, the API's indexed block`);
   if (header.hash.toLowerCase() !== st.indexedBlockHash.toLowerCase()) {
-    problems.push({ block, source: "api", message: `the API's indexed block ${block} has hash ${st.indexedBlockHash}, the chain's is ${header.hash}` });
+    problems.push({
+      block,
+      source: "api",
+      message: `the API's indexed block ${block} has hash ${st.indexedBlockHash}, the chain's is ${header.hash}`,
+    });
   }
   o.onProgress?.(`replaying the chain from block ${o.deployment.deployBlock} to ${block}`);
   const replay = await replayChain(o.client, o.deployment, block);
@@ -232,33 +270,73 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     const last = entries[entries.length - 1]!;
     const h = onChain[i]!;
     if (h.head !== last.headAfter || h.eventCount !== entries.length) {
-      problems.push({ deviceId: id, block, source: "chain", message: `historyHead() on chain is ${h.head} over ${h.eventCount} events, the replayed logs give ${last.headAfter} over ${entries.length}` });
+      problems.push({
+        deviceId: id,
+        block,
+        source: "chain",
+        message: `historyHead() on chain is ${h.head} over ${h.eventCount} events, the replayed logs give ${last.headAfter} over ${entries.length}`,
+      });
     }
   });
 
   o.onProgress?.(`comparing the API's view of ${ids.length} devices`);
   const apiIds = new Set(replay.digest ? await apiDeviceIds(o.api) : []);
-  for (const id of ids) if (!apiIds.has(id)) problems.push({ deviceId: id, block: replay.devices.get(id)![0]!.blockNumber, source: "api", message: "the API does not list this device" });
-  for (const id of apiIds) if (!replay.devices.has(id)) problems.push({ deviceId: id, block, source: "api", message: "the API lists a device that is not on chain" });
+  for (const id of ids)
+    if (!apiIds.has(id))
+      problems.push({
+        deviceId: id,
+        block: replay.devices.get(id)![0]!.blockNumber,
+        source: "api",
+        message: "the API does not list this device",
+      });
+  for (const id of apiIds)
+    if (!replay.devices.has(id))
+      problems.push({ deviceId: id, block, source: "api", message: "the API lists a device that is not on chain" });
   const perDevice = await mapLimit(ids, o.concurrency ?? 8, async (id) => {
     const chain = replay.devices.get(id)!;
     const h = await fetchHistory(o.api, id);
-    if (!h) return [{ deviceId: id, block: chain[0]!.blockNumber, source: "api" as const, message: "the API does not know this device" }];
+    if (!h)
+      return [
+        {
+          deviceId: id,
+          block: chain[0]!.blockNumber,
+          source: "api" as const,
+          message: "the API does not know this device",
+        },
+      ];
     const within = h.entries.filter((e) => e.blockNumber <= block);
     const found = compareHistory(id, within, chain, block);
     if (within.length === h.entries.length) {
       const last = chain[chain.length - 1]!;
-      if (h.historyHead.toLowerCase() !== last.headAfter) found.push({ deviceId: id, block: last.blockNumber, source: "api", message: `the API reports head ${h.historyHead}, the chain's is ${last.headAfter}` });
-      if (h.eventCount !== chain.length) found.push({ deviceId: id, block: last.blockNumber, source: "api", message: `the API reports ${h.eventCount} events, the chain has ${chain.length}` });
+      if (h.historyHead.toLowerCase() !== last.headAfter)
+        found.push({
+          deviceId: id,
+          block: last.blockNumber,
+          source: "api",
+          message: `the API reports head ${h.historyHead}, the chain's is ${last.headAfter}`,
+        });
+      if (h.eventCount !== chain.length)
+        found.push({
+          deviceId: id,
+          block: last.blockNumber,
+          source: "api",
+          message: `the API reports ${h.eventCount} events, the chain has ${chain.length}`,
+        });
     }
     return found;
   });
   for (const f of perDevice) problems.push(...f);
 
   if (replay.digest && st.digest.toLowerCase() !== replay.digest) {
-    problems.push({ block, source: "api", message: `the API's state digest at block ${block} is ${st.digest}, the replay computes ${replay.digest}` });
+    problems.push({
+      block,
+      source: "api",
+      message: `the API's state digest at block ${block} is ${st.digest}, the replay computes ${replay.digest}`,
+    });
   }
-  problems.sort((a, b) => a.block - b.block || (a.deviceId ?? "").localeCompare(b.deviceId ?? "") || (a.seq ?? 0) - (b.seq ?? 0));
+  problems.sort(
+    (a, b) => a.block - b.block || (a.deviceId ?? "").localeCompare(b.deviceId ?? "") || (a.seq ?? 0) - (b.seq ?? 0),
+  );
   return {
     consistent: problems.length === 0,
     chainId: o.deployment.chainId,

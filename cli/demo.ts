@@ -65,7 +65,12 @@ const PLAN: { serial: string; algorithm: KeyAlgorithmName; attest: string[]; sta
 ];
 
 /** Registers the demo fleet (manufacturer #1), attests (attester #2), suspends and revokes (officer #3). */
-export async function writeDemoFleet(provider: JsonRpcProvider, deployment: Deployment, actors: DemoActors, keyDir: string): Promise<DemoDevice[]> {
+export async function writeDemoFleet(
+  provider: JsonRpcProvider,
+  deployment: Deployment,
+  actors: DemoActors,
+  keyDir: string,
+): Promise<DemoDevice[]> {
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
   const maker = registryContract(deployment.registry, signer(1, provider));
   const attester = registryContract(deployment.registry, signer(2, provider));
@@ -97,7 +102,12 @@ export async function writeDemoFleet(provider: JsonRpcProvider, deployment: Depl
   ]);
   const expiresAt = Math.floor(Date.now() / 1000) + 90 * 86_400;
   const requests = devices.flatMap((d) =>
-    d.attestations.map((k) => ({ deviceId: d.deviceId, kind: encodeBytes32String(k), evidenceHash: keccak256(toUtf8Bytes(`demo-evidence/${d.serial}/${k}`)), expiresAt })),
+    d.attestations.map((k) => ({
+      deviceId: d.deviceId,
+      kind: encodeBytes32String(k),
+      evidenceHash: keccak256(toUtf8Bytes(`demo-evidence/${d.serial}/${k}`)),
+      expiresAt,
+    })),
   );
   await sendRegistryTx(attester, "attestDevices", [requests]);
   for (const d of devices) {

@@ -95,11 +95,13 @@ function rawRows(file: string, text: string): { rows: RawRow[]; problems: string
     if (!Array.isArray(data)) return { rows: [], problems: [`${name}: expected a JSON array of devices`] };
     const rows = data.map((item: unknown, i): RawRow => {
       const where = `${name} item ${i + 1}`;
-      if (!item || typeof item !== "object" || Array.isArray(item)) return { where, line: i + 1, raw: {}, shape: `expected an object with ${COLUMNS.join(", ")}` };
+      if (!item || typeof item !== "object" || Array.isArray(item))
+        return { where, line: i + 1, raw: {}, shape: `expected an object with ${COLUMNS.join(", ")}` };
       const raw: Raw = {};
       let shape: string | undefined;
       for (const [k, v] of Object.entries(item)) {
-        if (!(COLUMNS as readonly string[]).includes(k)) shape ??= `unknown field "${k}" (expected ${COLUMNS.join(", ")})`;
+        if (!(COLUMNS as readonly string[]).includes(k))
+          shape ??= `unknown field "${k}" (expected ${COLUMNS.join(", ")})`;
         else raw[k as keyof Raw] = typeof v === "number" ? String(v) : typeof v === "string" ? v : JSON.stringify(v);
       }
       return { where, line: i + 1, raw, shape };
@@ -111,7 +113,9 @@ function rawRows(file: string, text: string): { rows: RawRow[]; problems: string
   if (!header) return { rows: [], problems: [`${name}: empty file (expected the header ${COLUMNS.join(",")})`] };
   const cols = header[1].map((h) => h.trim());
   const problems: string[] = [];
-  for (const c of cols) if (!(COLUMNS as readonly string[]).includes(c)) problems.push(`${name}:${header[0]}: unknown column "${c}" (expected ${COLUMNS.join(",")})`);
+  for (const c of cols)
+    if (!(COLUMNS as readonly string[]).includes(c))
+      problems.push(`${name}:${header[0]}: unknown column "${c}" (expected ${COLUMNS.join(",")})`);
   for (const c of REQUIRED) if (!cols.includes(c)) problems.push(`${name}:${header[0]}: missing column "${c}"`);
   if (problems.length) return { rows: [], problems };
   const rows = table.map(([line, fields]): RawRow => {
@@ -130,7 +134,11 @@ export function readDeviceFile(file: string): DeviceFileResult {
     text = readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as { code?: string }).code;
-    return { ok: false, problems: [`cannot read ${file}: ${code === "ENOENT" ? "no such file" : String(code ?? err)}`], badRows: 0 };
+    return {
+      ok: false,
+      problems: [`cannot read ${file}: ${code === "ENOENT" ? "no such file" : String(code ?? err)}`],
+      badRows: 0,
+    };
   }
   const { rows, problems } = rawRows(file, text);
   const firstSeen = new Map<string, string>();
@@ -192,7 +200,7 @@ export function readDeviceFile(file: string): DeviceFileResult {
 /** "2–5, 9, 12–40" for a sorted list of line numbers (at most `max` ranges, then "…"). */
 export function lineRanges(lines: readonly number[], max = 8): string {
   const ranges: string[] = [];
-  for (let i = 0; i < lines.length; ) {
+  for (let i = 0; i < lines.length;) {
     let j = i;
     while (j + 1 < lines.length && lines[j + 1] === lines[j]! + 1) j++;
     ranges.push(i === j ? String(lines[i]) : `${lines[i]}–${lines[j]}`);

@@ -25,11 +25,21 @@ export function apiClient(flags: Flags, env: NodeJS.ProcessEnv): GraphqlClient {
     async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
       let res: Response;
       try {
-        res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ query, variables }), signal: AbortSignal.timeout(60_000) });
+        res = await fetch(url, {
+          method: "POST",
+          headers,
+          body: JSON.stringify({ query, variables }),
+          signal: AbortSignal.timeout(60_000),
+        });
       } catch (err) {
         const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
         const code = (cause as { code?: string }).code;
-        const why = code === "ECONNREFUSED" ? "connection refused (is `dtl serve` or `npm start` running?)" : cause instanceof Error ? cause.message : String(cause);
+        const why =
+          code === "ECONNREFUSED"
+            ? "connection refused (is `dtl serve` or `npm start` running?)"
+            : cause instanceof Error
+              ? cause.message
+              : String(cause);
         throw new CliError(`cannot reach the API at ${url}: ${why}`, undefined, { cause: err });
       }
       const text = await res.text();
@@ -39,7 +49,8 @@ export function apiClient(flags: Flags, env: NodeJS.ProcessEnv): GraphqlClient {
       } catch {
         throw new CliError(`the API at ${url} answered HTTP ${res.status} with a body that is not JSON`);
       }
-      if (res.status === 401 || res.status === 403) throw new CliError(`the API at ${url} refused the request (HTTP ${res.status}): set DTL_API_KEY`);
+      if (res.status === 401 || res.status === 403)
+        throw new CliError(`the API at ${url} refused the request (HTTP ${res.status}): set DTL_API_KEY`);
       const e = body.errors?.[0];
       if (e) throw new CliError(`API error${e.extensions?.code ? ` ${e.extensions.code}` : ""}: ${e.message}`);
       if (!body.data) throw new CliError(`the API at ${url} answered HTTP ${res.status} without data`);

@@ -5,7 +5,14 @@ import { getAddress, isAddress } from "ethers";
 import { z } from "zod";
 import { parseReason } from "../common/codes";
 import { encodeShortName, parseBytes32 } from "../common/ids";
-import { KEY_ALGORITHM_NAMES, canonicalPublicKey, keyHash, parseKeyAlgorithm, type DeviceKeyPair, type KeyAlgorithm } from "../common/keys";
+import {
+  KEY_ALGORITHM_NAMES,
+  canonicalPublicKey,
+  keyHash,
+  parseKeyAlgorithm,
+  type DeviceKeyPair,
+  type KeyAlgorithm,
+} from "../common/keys";
 import { CliError } from "./io";
 
 function wrap<T>(command: string, fn: () => T): T {
@@ -17,21 +24,26 @@ function wrap<T>(command: string, fn: () => T): T {
   }
 }
 
-export const bytes32 = (command: string, what: string, value: string): string => wrap(command, () => parseBytes32(what, value));
+export const bytes32 = (command: string, what: string, value: string): string =>
+  wrap(command, () => parseBytes32(what, value));
 
 export function address(command: string, what: string, value: string): string {
   if (!isAddress(value)) throw new CliError(`${command}: ${what} must be a 20-byte hex address, got "${value}"`);
   return getAddress(value.toLowerCase());
 }
 
-export const algorithm = (command: string, value: string): KeyAlgorithm => wrap(command, () => parseKeyAlgorithm(value));
+export const algorithm = (command: string, value: string): KeyAlgorithm =>
+  wrap(command, () => parseKeyAlgorithm(value));
 
-export const reason = (command: string, value: string | undefined): number => (value === undefined ? 0 : wrap(command, () => parseReason(value)));
+export const reason = (command: string, value: string | undefined): number =>
+  value === undefined ? 0 : wrap(command, () => parseReason(value));
 
-export const shortName = (command: string, what: string, value: string): string => wrap(command, () => encodeShortName(what, value));
+export const shortName = (command: string, what: string, value: string): string =>
+  wrap(command, () => encodeShortName(what, value));
 
 /** keyHash of a public key given in hex (compressed or uncompressed). */
-export const publicKeyHash = (command: string, alg: KeyAlgorithm, hex: string): string => wrap(command, () => keyHash(alg, hex));
+export const publicKeyHash = (command: string, alg: KeyAlgorithm, hex: string): string =>
+  wrap(command, () => keyHash(alg, hex));
 
 const keyFileSchema = z.object({
   algorithm: z.enum(["secp256k1", "p256", "ed25519"]),
@@ -46,7 +58,9 @@ export function readKeyFile(command: string, file: string): DeviceKeyPair {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
     const code = (err as { code?: string }).code;
-    throw new CliError(`${command}: cannot read key file ${file}: ${code === "ENOENT" ? "no such file" : err instanceof Error ? err.message : String(err)}`);
+    throw new CliError(
+      `${command}: cannot read key file ${file}: ${code === "ENOENT" ? "no such file" : err instanceof Error ? err.message : String(err)}`,
+    );
   }
   const parsed = keyFileSchema.safeParse(raw);
   if (!parsed.success) {
@@ -65,14 +79,18 @@ const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_
 /** "30d", "12h", "90m", "3600s" or plain seconds → seconds. */
 export function duration(command: string, flag: string, value: string): number {
   const m = /^(\d+)\s*([smhdw]?)$/.exec(value.trim());
-  if (!m || Number(m[1]) <= 0) throw new CliError(`${command}: --${flag} must be a duration like 30d, 12h, 90m or 3600s, got "${value}"`);
+  if (!m || Number(m[1]) <= 0)
+    throw new CliError(`${command}: --${flag} must be a duration like 30d, 12h, 90m or 3600s, got "${value}"`);
   return Number(m[1]) * UNITS[m[2] || "s"]!;
 }
 
 /** An ISO 8601 date → unix seconds. */
 export function isoDate(command: string, flag: string, value: string): number {
   const t = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t)) throw new CliError(`${command}: --${flag} must be an ISO 8601 date like 2027-01-31 or 2027-01-31T12:00:00Z, got "${value}"`);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(t))
+    throw new CliError(
+      `${command}: --${flag} must be an ISO 8601 date like 2027-01-31 or 2027-01-31T12:00:00Z, got "${value}"`,
+    );
   return Math.floor(t / 1000);
 }
 
@@ -83,15 +101,19 @@ export function isoDate(command: string, flag: string, value: string): number {
 export function firmwareArg(command: string, values: Record<string, unknown>): string {
   const hex = values.firmware;
   const file = values["firmware-file"];
-  if (typeof hex === "string" && typeof file === "string") throw new CliError(`${command}: give --firmware or --firmware-file, not both`);
+  if (typeof hex === "string" && typeof file === "string")
+    throw new CliError(`${command}: give --firmware or --firmware-file, not both`);
   if (typeof file === "string") {
     try {
       return "0x" + createHash("sha256").update(readFileSync(file)).digest("hex");
     } catch (err) {
       const code = (err as { code?: string }).code;
-      throw new CliError(`${command}: cannot read --firmware-file ${file}: ${code === "ENOENT" ? "no such file" : String(code ?? err)}`);
+      throw new CliError(
+        `${command}: cannot read --firmware-file ${file}: ${code === "ENOENT" ? "no such file" : String(code ?? err)}`,
+      );
     }
   }
-  if (typeof hex !== "string" || hex === "") throw new CliError(`${command}: missing --firmware <hex32> (or --firmware-file <image>)`);
+  if (typeof hex !== "string" || hex === "")
+    throw new CliError(`${command}: missing --firmware <hex32> (or --firmware-file <image>)`);
   return bytes32(command, "--firmware", hex);
 }

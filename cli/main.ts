@@ -62,7 +62,12 @@ function find(argv: readonly string[]): { loader: Loader; rest: string[] } | und
 }
 
 /** Runs one command line; returns the exit code. */
-export async function main(argv: readonly string[], io: Io = processIo(), env: NodeJS.ProcessEnv = process.env, signal: AbortSignal = new AbortController().signal): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  io: Io = processIo(),
+  env: NodeJS.ProcessEnv = process.env,
+  signal: AbortSignal = new AbortController().signal,
+): Promise<number> {
   try {
     if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
       await help(io);
@@ -74,7 +79,8 @@ export async function main(argv: readonly string[], io: Io = processIo(), env: N
     }
     const found = find(argv);
     if (!found) {
-      if (argv[0] === "device") throw new CliError(`device: expected keygen, sign or id${argv[1] ? `, got "${argv[1]}"` : ""}`);
+      if (argv[0] === "device")
+        throw new CliError(`device: expected keygen, sign or id${argv[1] ? `, got "${argv[1]}"` : ""}`);
       throw new CliError(`unknown command "${argv[0]}" (see dtl --help)`);
     }
     const cmd = await found.loader();

@@ -12,7 +12,11 @@ export function report(inv: Invocation, text: string | string[], json: Record<st
   else for (const line of Array.isArray(text) ? text : [text]) inv.io.out(line);
 }
 
-export function txFields(receipt: TransactionReceipt): { transactionHash: string; blockNumber: number; gasUsed: string } {
+export function txFields(receipt: TransactionReceipt): {
+  transactionHash: string;
+  blockNumber: number;
+  gasUsed: string;
+} {
   return { transactionHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() };
 }
 

@@ -13,7 +13,9 @@ function fmtSeconds(s: number): string {
   if (!Number.isFinite(s)) return "?";
   if (s < 60) return `${Math.ceil(s)}s`;
   const m = Math.floor(s / 60);
-  return m < 60 ? `${m}m${String(Math.ceil(s % 60)).padStart(2, "0")}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+  return m < 60
+    ? `${m}m${String(Math.ceil(s % 60)).padStart(2, "0")}s`
+    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
 export function createProgress(io: Io, total: number, unit: string, now: () => number = () => Date.now()): Progress {

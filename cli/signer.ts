@@ -49,7 +49,9 @@ function readKeystore(file: string): string {
     return readFileSync(file, "utf8");
   } catch (err) {
     const code = (err as { code?: string }).code;
-    throw new CliError(`DTL_KEYSTORE: cannot read ${file}: ${code === "ENOENT" ? "no such file" : String(code ?? err)}`);
+    throw new CliError(
+      `DTL_KEYSTORE: cannot read ${file}: ${code === "ENOENT" ? "no such file" : String(code ?? err)}`,
+    );
   }
 }
 
@@ -68,13 +70,21 @@ export interface ResolvedSigner {
   source: SignerSource;
 }
 
-export async function resolveSigner(cfg: SignerConfig, chainId: number, provider: Provider, io: Io): Promise<ResolvedSigner> {
+export async function resolveSigner(
+  cfg: SignerConfig,
+  chainId: number,
+  provider: Provider,
+  io: Io,
+): Promise<ResolvedSigner> {
   if (cfg.privateKey) return { wallet: new Wallet(cfg.privateKey, provider), source: "DTL_PRIVATE_KEY" };
   if (cfg.keystore) {
     const json = readKeystore(cfg.keystore);
     let password = cfg.keystorePassword;
     if (password === undefined) {
-      if (!io.stdinIsTty) throw new CliError("DTL_KEYSTORE is set but no password: set DTL_KEYSTORE_PASSWORD or run in a terminal to type it");
+      if (!io.stdinIsTty)
+        throw new CliError(
+          "DTL_KEYSTORE is set but no password: set DTL_KEYSTORE_PASSWORD or run in a terminal to type it",
+        );
       password = await promptPassword(`password for ${cfg.keystore}: `);
     }
     try {
@@ -82,15 +92,23 @@ export async function resolveSigner(cfg: SignerConfig, chainId: number, provider
       return { wallet: new Wallet(w.privateKey, provider), source: "DTL_KEYSTORE" };
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      throw new CliError(/password/i.test(msg) ? `DTL_KEYSTORE ${cfg.keystore}: wrong password` : `DTL_KEYSTORE ${cfg.keystore}: not an encrypted JSON wallet`);
+      throw new CliError(
+        /password/i.test(msg)
+          ? `DTL_KEYSTORE ${cfg.keystore}: wrong password`
+          : `DTL_KEYSTORE ${cfg.keystore}: not an encrypted JSON wallet`,
+      );
     }
   }
   if (chainId === DEV_CHAIN_ID) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { HARDHAT_KEYS } = require("../common/hardhat-node") as typeof import("../common/hardhat-node");
     const wallet = new Wallet(HARDHAT_KEYS[0]!, provider);
-    io.err(`note: no DTL_PRIVATE_KEY or DTL_KEYSTORE set; using the public hardhat dev account #0 ${wallet.address} (local dev chain ${DEV_CHAIN_ID} only)`);
+    io.err(
+      `note: no DTL_PRIVATE_KEY or DTL_KEYSTORE set; using the public hardhat dev account #0 ${wallet.address} (local dev chain ${DEV_CHAIN_ID} only)`,
+    );
     return { wallet, source: "dev-account" };
   }
-  throw new CliError(`no signing key: set DTL_PRIVATE_KEY or DTL_KEYSTORE (chain ${chainId} is not the local dev chain)`);
+  throw new CliError(
+    `no signing key: set DTL_PRIVATE_KEY or DTL_KEYSTORE (chain ${chainId} is not the local dev chain)`,
+  );
 }

@@ -33,7 +33,8 @@ export interface Stack {
 export async function startStack(o: StackOptions): Promise<Stack> {
   // loaded here: only serve and dev need the indexer and the API (see cli/main.ts on require)
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { createIndexer, ChainMismatchError, StoreLockedError } = require("../indexer/index") as typeof import("../indexer/index");
+  const { createIndexer, ChainMismatchError, StoreLockedError } =
+    require("../indexer/index") as typeof import("../indexer/index");
   const { startApiServer } = require("../api/server") as typeof import("../api/server");
   /* eslint-enable @typescript-eslint/no-require-imports */
   const indexer = createIndexer({
@@ -48,18 +49,33 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   try {
     await indexer.start();
   } catch (err) {
-    if (err instanceof ChainMismatchError) throw new CliError(`${err.message}${o.rebuild ? "" : " (or run with --rebuild)"}`, undefined, { cause: err });
-    if (err instanceof StoreLockedError) throw new CliError(`${err.message} (is another dtl serve using ${o.dataDir}?)`, undefined, { cause: err });
+    if (err instanceof ChainMismatchError)
+      throw new CliError(`${err.message}${o.rebuild ? "" : " (or run with --rebuild)"}`, undefined, { cause: err });
+    if (err instanceof StoreLockedError)
+      throw new CliError(`${err.message} (is another dtl serve using ${o.dataDir}?)`, undefined, { cause: err });
     throw err;
   }
   const fatal = new Promise<Error>((resolve) => indexer.onFatal(resolve));
   let api;
   try {
-    api = await startApiServer({ store: indexer.store, logger: o.logger, apiKeys: o.apiKeys, maxLagBlocks: o.maxLagBlocks, graphiql: true, host: o.host, port: o.port });
+    api = await startApiServer({
+      store: indexer.store,
+      logger: o.logger,
+      apiKeys: o.apiKeys,
+      maxLagBlocks: o.maxLagBlocks,
+      graphiql: true,
+      host: o.host,
+      port: o.port,
+    });
   } catch (err) {
     await indexer.stop();
     const code = (err as { code?: string }).code;
-    if (code === "EADDRINUSE") throw new CliError(`port ${o.port} on ${o.host} is in use (another dtl serve or dtl dev?): use --port`, undefined, { cause: err });
+    if (code === "EADDRINUSE")
+      throw new CliError(
+        `port ${o.port} on ${o.host} is in use (another dtl serve or dtl dev?): use --port`,
+        undefined,
+        { cause: err },
+      );
     throw err;
   }
   return {

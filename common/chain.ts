@@ -2,7 +2,14 @@
  * Talking to the chain from the CLI (and anything else that sends registry transactions):
  * a fast ethers provider, sending a transaction and turning a revert into words — `registry refused: DeviceRegistryNotDeviceManager(deviceId=0x…, account=0x…)`.
  */
-import { Contract, JsonRpcProvider, Network, type ContractRunner, type ErrorDescription, type TransactionReceipt } from "ethers";
+import {
+  Contract,
+  JsonRpcProvider,
+  Network,
+  type ContractRunner,
+  type ErrorDescription,
+  type TransactionReceipt,
+} from "ethers";
 import { registryAbi, registryInterface } from "./abi";
 import { DEVICE_STATUS } from "./codes";
 import { DEFAULT_ADMIN_ROLE, MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE } from "./roles";
@@ -65,9 +72,16 @@ const ROLE_NAMES: Record<string, string> = {
   [SECURITY_OFFICER_ROLE]: "SECURITY_OFFICER_ROLE",
 };
 
-function formatArg(errorName: string, argName: string, type: string, value: unknown, roleNames: Record<string, string>): string {
+function formatArg(
+  errorName: string,
+  argName: string,
+  type: string,
+  value: unknown,
+  roleNames: Record<string, string>,
+): string {
   if (argName === "status" && typeof value === "bigint") return DEVICE_STATUS[Number(value)] ?? String(value);
-  if (argName === "neededRole" && typeof value === "string") return roleNames[value.toLowerCase()] ?? ROLE_NAMES[value] ?? value;
+  if (argName === "neededRole" && typeof value === "string")
+    return roleNames[value.toLowerCase()] ?? ROLE_NAMES[value] ?? value;
   if (type === "bytes32" && typeof value === "string") return value.toLowerCase();
   // times (DeviceRegistryExpiryInPast): show the date too
   if ((argName === "expiresAt" || argName === "now") && typeof value === "bigint" && value > 0n && value < 1n << 40n) {
@@ -135,16 +149,20 @@ export function findRevertData(err: unknown): string | undefined {
 
 /** One line for any error of a chain interaction: a decoded revert, an RPC problem or ethers' short message. */
 export function describeChainError(err: unknown, roleNames: Record<string, string> = {}): string {
-  if (err instanceof RegistryRevertError || err instanceof JsonRpcError || err instanceof TransactionError) return err.message;
+  if (err instanceof RegistryRevertError || err instanceof JsonRpcError || err instanceof TransactionError)
+    return err.message;
   const data = findRevertData(err);
   const decoded = data ? decodeRevert(data, roleNames) : undefined;
   if (decoded) return `registry refused: ${formatRevert(decoded)}`;
   const e = err as { code?: string; shortMessage?: string; message?: string };
   if (e?.code === "INSUFFICIENT_FUNDS") return "the signing account cannot pay for gas (insufficient funds)";
-  if (e?.code === "NONCE_EXPIRED") return "nonce already used (another transaction from this account got in first); try again";
-  if (e?.code === "CALL_EXCEPTION") return `the transaction reverted without a reason the registry ABI knows${data ? ` (data ${data})` : ""}`;
+  if (e?.code === "NONCE_EXPIRED")
+    return "nonce already used (another transaction from this account got in first); try again";
+  if (e?.code === "CALL_EXCEPTION")
+    return `the transaction reverted without a reason the registry ABI knows${data ? ` (data ${data})` : ""}`;
   const fetchCode = (err as { error?: { code?: string } })?.error?.code;
-  if (e?.code === "ECONNREFUSED" || fetchCode === "ECONNREFUSED") return "cannot reach the RPC node: connection refused";
+  if (e?.code === "ECONNREFUSED" || fetchCode === "ECONNREFUSED")
+    return "cannot reach the RPC node: connection refused";
   return e?.shortMessage ?? e?.message ?? String(err);
 }
 
@@ -167,7 +185,12 @@ export interface SendOptions {
  * Calls `method` on `contract` as a transaction and waits for it to be mined. A revert — at gas
  * estimation or on chain — throws a {@link RegistryRevertError} with the custom error decoded.
  */
-export async function sendRegistryTx(contract: Contract, method: string, args: unknown[], opts: SendOptions = {}): Promise<TransactionReceipt> {
+export async function sendRegistryTx(
+  contract: Contract,
+  method: string,
+  args: unknown[],
+  opts: SendOptions = {},
+): Promise<TransactionReceipt> {
   const fn = contract.getFunction(method);
   const overrides = opts.gasLimit !== undefined ? { gasLimit: opts.gasLimit } : {};
   let receipt: TransactionReceipt | null;

@@ -28,7 +28,9 @@ export function parseReason(input: string): number {
   const i = REASONS.indexOf(norm as ReasonName);
   if (i >= 0) return i;
   if (/^[0-8]$/.test(norm)) return Number(norm);
-  throw new Error(`unknown reason "${input}" (expected one of ${REASONS.map((r) => r.toLowerCase().replace(/_/g, "-")).join(", ")})`);
+  throw new Error(
+    `unknown reason "${input}" (expected one of ${REASONS.map((r) => r.toLowerCase().replace(/_/g, "-")).join(", ")})`,
+  );
 }
 
 /**

@@ -78,7 +78,9 @@ export const MODELS = {
       )
       .refine((keys) => keys.every((k) => k.length >= 16), "every key must be at least 16 characters")
       .default(""),
-    logLevel: z.enum(LOG_LEVELS, { errorMap: () => ({ message: `must be one of ${LOG_LEVELS.join(", ")}` }) }).default("info"),
+    logLevel: z
+      .enum(LOG_LEVELS, { errorMap: () => ({ message: `must be one of ${LOG_LEVELS.join(", ")}` }) })
+      .default("info"),
   }),
   /** A client of the GraphQL API (verify, history, audit). */
   client: z.object({
@@ -114,7 +116,11 @@ export type Flags = Readonly<Record<string, string | boolean | string[] | undefi
  * Reads the settings of `concerns` from flags (by flag name, e.g. `{ rpc: "http://…" }`) and the
  * environment. Throws a {@link ConfigError} listing every bad value.
  */
-export function loadConfig<K extends Concern>(concerns: readonly K[], flags: Flags = {}, env: NodeJS.ProcessEnv = process.env): Config<K> {
+export function loadConfig<K extends Concern>(
+  concerns: readonly K[],
+  flags: Flags = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Config<K> {
   const problems: string[] = [];
   const out = {} as Config<K>;
   for (const concern of concerns) {

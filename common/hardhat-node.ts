@@ -63,7 +63,14 @@ export async function startHardhatNode(opts: HardhatNodeOptions = {}): Promise<N
   const port = opts.port ?? (await freePort());
   const proc = spawn(
     process.execPath,
-    [path.join(PROJECT_ROOT, "node_modules/hardhat/internal/cli/cli.js"), "node", "--port", String(port), "--hostname", "127.0.0.1"],
+    [
+      path.join(PROJECT_ROOT, "node_modules/hardhat/internal/cli/cli.js"),
+      "node",
+      "--port",
+      String(port),
+      "--hostname",
+      "127.0.0.1",
+    ],
     { cwd: PROJECT_ROOT, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let out = "";

@@ -45,12 +45,20 @@ export function eventFieldsHash(name: DeviceEventName, fields: Readonly<Record<s
 }
 
 /** The head after applying one event to `head`. */
-export function nextHistoryHead(head: string, name: DeviceEventName, fields: Readonly<Record<string, unknown>>): string {
-  return keccak256(coder.encode(["bytes32", "uint8", "bytes32"], [head, codecFor(name).kind, eventFieldsHash(name, fields)]));
+export function nextHistoryHead(
+  head: string,
+  name: DeviceEventName,
+  fields: Readonly<Record<string, unknown>>,
+): string {
+  return keccak256(
+    coder.encode(["bytes32", "uint8", "bytes32"], [head, codecFor(name).kind, eventFieldsHash(name, fields)]),
+  );
 }
 
 /** Recomputes a device's head from its events in order, starting from bytes32(0). */
-export function computeHistoryHead(events: Iterable<{ name: DeviceEventName; fields: Readonly<Record<string, unknown>> }>): string {
+export function computeHistoryHead(
+  events: Iterable<{ name: DeviceEventName; fields: Readonly<Record<string, unknown>> }>,
+): string {
   let head = ZeroHash;
   for (const e of events) head = nextHistoryHead(head, e.name, e.fields);
   return head;

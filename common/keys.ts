@@ -107,7 +107,12 @@ export function signMessage(pair: Pick<DeviceKeyPair, "algorithm" | "privateKey"
  * Whether `signatureHex` is a valid signature of the UTF-8 `message` by `publicKeyHex` under
  * `alg`. Malformed keys throw {@link KeyError}; malformed signatures return false.
  */
-export function verifySignature(alg: KeyAlgorithm, publicKeyHex: string, message: string, signatureHex: string): boolean {
+export function verifySignature(
+  alg: KeyAlgorithm,
+  publicKeyHex: string,
+  message: string,
+  signatureHex: string,
+): boolean {
   const pub = getBytes(canonicalPublicKey(alg, publicKeyHex));
   const sig = hexBytes("signature", signatureHex);
   const msg = toUtf8Bytes(message);
@@ -155,14 +160,24 @@ function nativeKey(alg: 2 | 3, canonical: string): KeyObject {
  * verifySignature does (EIP-191 via ethers). The key is still parsed and canonicalised by
  * {@link canonicalPublicKey}, so malformed keys throw the same {@link KeyError}.
  */
-export function verifySignatureFast(alg: KeyAlgorithm, publicKeyHex: string, message: string, signatureHex: string): boolean {
+export function verifySignatureFast(
+  alg: KeyAlgorithm,
+  publicKeyHex: string,
+  message: string,
+  signatureHex: string,
+): boolean {
   if (alg === 1) return verifySignature(alg, publicKeyHex, message, signatureHex);
   const canonical = canonicalPublicKey(alg, publicKeyHex);
   const sig = hexBytes("signature", signatureHex);
   const msg = toUtf8Bytes(message);
   try {
     if (alg === 2) {
-      return nodeVerify("sha256", msg, { key: nativeKey(2, canonical), dsaEncoding: sig.length === 64 ? "ieee-p1363" : "der" }, sig);
+      return nodeVerify(
+        "sha256",
+        msg,
+        { key: nativeKey(2, canonical), dsaEncoding: sig.length === 64 ? "ieee-p1363" : "der" },
+        sig,
+      );
     }
     return sig.length === 64 && nodeVerify(null, msg, nativeKey(3, canonical), sig);
   } catch {

@@ -6,7 +6,8 @@ function findProjectRoot(from: string): string {
   let dir = from;
   for (let i = 0; i < 6; i++) {
     const pkg = path.join(dir, "package.json");
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "device-trust-ledger") return dir;
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, "utf8")) as { name?: string }).name === "device-trust-ledger")
+      return dir;
     dir = path.dirname(dir);
   }
   throw new Error(`cannot find the device-trust-ledger package root above ${from}`);

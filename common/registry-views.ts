@@ -47,7 +47,10 @@ async function batchedCalls<T>(
   const out: T[] = [];
   for (let i = 0; i < argsList.length; i += batchSize) {
     const part = argsList.slice(i, i + batchSize);
-    const calls = part.map((args) => ({ method: "eth_call", params: [{ to: registry, data: registryInterface.encodeFunctionData(fn, args) }, tag(block)] }));
+    const calls = part.map((args) => ({
+      method: "eth_call",
+      params: [{ to: registry, data: registryInterface.encodeFunctionData(fn, args) }, tag(block)],
+    }));
     const answers = await withRetries(() => client.batch<string>(calls));
     for (const a of answers) out.push(decode(a));
   }
@@ -55,7 +58,13 @@ async function batchedCalls<T>(
 }
 
 /** getDevice(id) for every id (status NONE when not registered). */
-export function readDevices(client: RpcClient, registry: string, ids: readonly string[], block: BlockTag = "latest", batchSize = 500): Promise<OnChainDevice[]> {
+export function readDevices(
+  client: RpcClient,
+  registry: string,
+  ids: readonly string[],
+  block: BlockTag = "latest",
+  batchSize = 500,
+): Promise<OnChainDevice[]> {
   return batchedCalls(
     client,
     registry,
@@ -79,7 +88,13 @@ export function readDevices(client: RpcClient, registry: string, ids: readonly s
 }
 
 /** historyHead(id) for every id. */
-export function readHistoryHeads(client: RpcClient, registry: string, ids: readonly string[], block: BlockTag = "latest", batchSize = 500): Promise<OnChainHead[]> {
+export function readHistoryHeads(
+  client: RpcClient,
+  registry: string,
+  ids: readonly string[],
+  block: BlockTag = "latest",
+  batchSize = 500,
+): Promise<OnChainHead[]> {
   return batchedCalls(
     client,
     registry,

@@ -15,7 +15,14 @@ export const attest: Command = {
   name: "attest",
   usage: "dtl attest <deviceId> --kind <kind> --evidence <hex32> [--expires-in 30d | --expires-at <ISO date>]",
   summary: "attest a device for a kind (an attester of that kind)",
-  options: { ...CHAIN_OPTIONS, ...JSON_OPTION, kind: { type: "string" }, evidence: { type: "string" }, "expires-in": { type: "string" }, "expires-at": { type: "string" } },
+  options: {
+    ...CHAIN_OPTIONS,
+    ...JSON_OPTION,
+    kind: { type: "string" },
+    evidence: { type: "string" },
+    "expires-in": { type: "string" },
+    "expires-at": { type: "string" },
+  },
   async run(inv) {
     const n = "attest";
     const [raw] = positionals(n, inv, ["deviceId"]) as [string];
@@ -25,10 +32,18 @@ export const attest: Command = {
     const evidence = bytes32(n, "--evidence", required(n, inv.values, "evidence", "<hex32>"));
     const expIn = optional(inv.values, "expires-in");
     const expAt = optional(inv.values, "expires-at");
-    if (expIn !== undefined && expAt !== undefined) throw new CliError(`${n}: give --expires-in or --expires-at, not both`);
-    const expiresAt = expIn !== undefined ? Math.floor(Date.now() / 1000) + duration(n, "expires-in", expIn) : expAt !== undefined ? isoDate(n, "expires-at", expAt) : 0;
+    if (expIn !== undefined && expAt !== undefined)
+      throw new CliError(`${n}: give --expires-in or --expires-at, not both`);
+    const expiresAt =
+      expIn !== undefined
+        ? Math.floor(Date.now() / 1000) + duration(n, "expires-in", expIn)
+        : expAt !== undefined
+          ? isoDate(n, "expires-at", expAt)
+          : 0;
     const ctx = await connectSigned(inv.values, inv.io, inv.env);
-    const receipt = await sendRegistryTx(ctx.signed, "attest", [deviceId, kindBytes, evidence, expiresAt], { roleNames: attesterRoleNames([kind]) });
+    const receipt = await sendRegistryTx(ctx.signed, "attest", [deviceId, kindBytes, evidence, expiresAt], {
+      roleNames: attesterRoleNames([kind]),
+    });
     const log = receipt.logs.find((l) => l.topics[0] === DEVICE_EVENT_TOPICS.Attested);
     const uid = log ? log.topics[2]! : "";
     const expires = expiresAt ? new Date(expiresAt * 1000).toISOString() : "never";
@@ -60,19 +75,30 @@ export const revokeAttestation: Command = {
     if (deviceId === undefined) {
       // the uid is the Attested event's second indexed field: find the device from the log
       const logs = await ctx.client.call<{ topics: string[] }[]>("eth_getLogs", [
-        { address: ctx.deployment.registry, fromBlock: `0x${ctx.deployment.deployBlock.toString(16)}`, toBlock: "latest", topics: [DEVICE_EVENT_TOPICS.Attested, null, uid] },
+        {
+          address: ctx.deployment.registry,
+          fromBlock: `0x${ctx.deployment.deployBlock.toString(16)}`,
+          toBlock: "latest",
+          topics: [DEVICE_EVENT_TOPICS.Attested, null, uid],
+        },
       ]);
       const first = logs[0];
       if (!first) throw new CliError(`${n}: no attestation ${uid} on this registry`);
       deviceId = first.topics[1]!;
     }
-    const receipt = await sendRegistryTx(ctx.signed, "revokeAttestation", [deviceId, uid, code], { roleNames: { [SECURITY_OFFICER_ROLE]: "SECURITY_OFFICER_ROLE" } });
-    report(inv, `revoked attestation ${uid} of ${deviceId} (${REASONS[code]!.toLowerCase().replace(/_/g, "-")}; ${txNote(receipt)})`, {
-      uid,
-      deviceId,
-      reason: REASONS[code],
-      by: ctx.account,
-      ...txFields(receipt),
+    const receipt = await sendRegistryTx(ctx.signed, "revokeAttestation", [deviceId, uid, code], {
+      roleNames: { [SECURITY_OFFICER_ROLE]: "SECURITY_OFFICER_ROLE" },
     });
+    report(
+      inv,
+      `revoked attestation ${uid} of ${deviceId} (${REASONS[code]!.toLowerCase().replace(/_/g, "-")}; ${txNote(receipt)})`,
+      {
+        uid,
+        deviceId,
+        reason: REASONS[code],
+        by: ctx.account,
+        ...txFields(receipt),
+      },
+    );
   },
 };

@@ -23,7 +23,12 @@ export const command: Command = {
     const json = inv.values.json === true;
     let report;
     try {
-      report = await audit({ client: ctx.client, deployment: ctx.deployment, api, onProgress: json ? undefined : (what) => inv.io.err(`audit: ${what}…`) });
+      report = await audit({
+        client: ctx.client,
+        deployment: ctx.deployment,
+        api,
+        onProgress: json ? undefined : (what) => inv.io.err(`audit: ${what}…`),
+      });
     } catch (err) {
       if (err instanceof CliError) throw err;
       throw new CliError(`audit: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
@@ -31,11 +36,15 @@ export const command: Command = {
     if (json) inv.io.json(report);
     else {
       const io = inv.io;
-      io.out(`audit of registry ${report.registry} on chain ${report.chainId} at block ${report.block} (the API's indexed block)`);
+      io.out(
+        `audit of registry ${report.registry} on chain ${report.chainId} at block ${report.block} (the API's indexed block)`,
+      );
       io.out(`  replayed ${report.logs} logs: ${report.events} device events of ${report.devices} devices`);
       io.out(`  state digest: replay ${report.digest.replayed}, API ${report.digest.api}`);
       for (const p of report.problems) {
-        io.out(`  ✗ ${p.deviceId ? `device ${p.deviceId} ` : ""}block ${p.block}${p.seq ? ` entry #${p.seq}` : ""} [${p.source}]: ${p.message}`);
+        io.out(
+          `  ✗ ${p.deviceId ? `device ${p.deviceId} ` : ""}block ${p.block}${p.seq ? ` entry #${p.seq}` : ""} [${p.source}]: ${p.message}`,
+        );
       }
       io.out(
         report.consistent

@@ -13,7 +13,13 @@ export const command: Command = {
   name: "deploy",
   usage: "dtl deploy [--out deployments/<chainId>.json] [--admin <address>] [--admin-delay 2d]",
   summary: "deploy the registry and write the deployment file",
-  options: { ...CHAIN_OPTIONS, ...JSON_OPTION, out: { type: "string" }, admin: { type: "string" }, "admin-delay": { type: "string" } },
+  options: {
+    ...CHAIN_OPTIONS,
+    ...JSON_OPTION,
+    out: { type: "string" },
+    admin: { type: "string" },
+    "admin-delay": { type: "string" },
+  },
   async run(inv) {
     const v = inv.values;
     const admin = optional(v, "admin");
@@ -31,7 +37,10 @@ export const command: Command = {
     } catch (err) {
       throw new CliError(`deploy: ${toChainError(err).message}`);
     }
-    const file = writeDeployment(deployment, optional(v, "out") ?? optional(v, "deployment") ?? inv.env.DTL_DEPLOYMENT ?? undefined);
+    const file = writeDeployment(
+      deployment,
+      optional(v, "out") ?? optional(v, "deployment") ?? inv.env.DTL_DEPLOYMENT ?? undefined,
+    );
     report(
       inv,
       [

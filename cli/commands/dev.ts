@@ -25,7 +25,8 @@ const DEV_DATA_DIR = ".dtl/dev";
 function portNumber(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 65535) throw new CliError(`dev: --${flag} must be a port number from 1 to 65535, got "${value}"`);
+  if (!/^\d+$/.test(value) || n < 1 || n > 65535)
+    throw new CliError(`dev: --${flag} must be a port number from 1 to 65535, got "${value}"`);
   return n;
 }
 
@@ -64,10 +65,17 @@ function banner(io: Io, o: BannerInfo): void {
     "                when no DTL_PRIVATE_KEY / DTL_KEYSTORE is set. It never does that on any other chain.",
   ];
   if (o.devices.length) {
-    lines.push("", `  demo fleet    manufacturer ${o.actors.manufacturer}, attester ${o.actors.attester}, officer ${o.actors.officer}`);
-    lines.push(`    ${"serial".padEnd(18)} ${"key".padEnd(10)} ${"state".padEnd(10)} ${"attested".padEnd(19)} device id`);
+    lines.push(
+      "",
+      `  demo fleet    manufacturer ${o.actors.manufacturer}, attester ${o.actors.attester}, officer ${o.actors.officer}`,
+    );
+    lines.push(
+      `    ${"serial".padEnd(18)} ${"key".padEnd(10)} ${"state".padEnd(10)} ${"attested".padEnd(19)} device id`,
+    );
     for (const d of o.devices) {
-      lines.push(`    ${d.serial.padEnd(18)} ${d.algorithm.padEnd(10)} ${d.state.padEnd(10)} ${(d.attestations.join(",") || "-").padEnd(19)} ${d.deviceId}`);
+      lines.push(
+        `    ${d.serial.padEnd(18)} ${d.algorithm.padEnd(10)} ${d.state.padEnd(10)} ${(d.attestations.join(",") || "-").padEnd(19)} ${d.deviceId}`,
+      );
     }
     const good = o.devices.find((d) => d.trusted && d.attestations.includes("firmware"))!;
     const revoked = o.devices.find((d) => d.state === "REVOKED");
@@ -100,11 +108,20 @@ export const command: Command = {
     const v = inv.values;
     const apiPort = portNumber("port", optional(v, "port") ?? inv.env.DTL_PORT, DEFAULT_PORT);
     const chainPort = portNumber("chain-port", optional(v, "chain-port"), DEFAULT_CHAIN_PORT);
-    const env = { ...inv.env, DTL_DATA_DIR: inv.env.DTL_DATA_DIR ?? DEV_DATA_DIR, DTL_LOG_LEVEL: inv.env.DTL_LOG_LEVEL ?? "error" };
+    const env = {
+      ...inv.env,
+      DTL_DATA_DIR: inv.env.DTL_DATA_DIR ?? DEV_DATA_DIR,
+      DTL_LOG_LEVEL: inv.env.DTL_LOG_LEVEL ?? "error",
+    };
     const cfg = config(["chain", "indexer", "server"], { ...v, port: String(apiPort) }, env);
-    if (cfg.indexer.dataDir === DEFAULT_DATA_DIR) throw new CliError(`dev: use a data folder of its own, not ${DEFAULT_DATA_DIR} (that of dtl serve)`);
-    for (const [what, port] of [["--chain-port", chainPort], ["--port", apiPort]] as const) {
-      if (!(await portFree(port))) throw new CliError(`dev: port ${port} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use ${what}`);
+    if (cfg.indexer.dataDir === DEFAULT_DATA_DIR)
+      throw new CliError(`dev: use a data folder of its own, not ${DEFAULT_DATA_DIR} (that of dtl serve)`);
+    for (const [what, port] of [
+      ["--chain-port", chainPort],
+      ["--port", apiPort],
+    ] as const) {
+      if (!(await portFree(port)))
+        throw new CliError(`dev: port ${port} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use ${what}`);
     }
     const logger = cliLogger(cfg.server.logLevel, "stderr");
     let node: NodeHandle | undefined;
@@ -117,7 +134,10 @@ export const command: Command = {
       const deployment = await deployRegistry(new Wallet(HARDHAT_KEYS[0]!, provider), { adminDelay: 3600 });
       const deploymentFile = writeDeployment(deployment, cfg.chain.deployment);
       const actors = await grantDevRoles(provider, deployment);
-      const devices = v["no-demo"] === true ? [] : await writeDemoFleet(provider, deployment, actors, path.join(cfg.indexer.dataDir, "demo-keys"));
+      const devices =
+        v["no-demo"] === true
+          ? []
+          : await writeDemoFleet(provider, deployment, actors, path.join(cfg.indexer.dataDir, "demo-keys"));
       provider.destroy();
       if (inv.signal.aborted) return;
       stack = await startStack({
@@ -143,9 +163,13 @@ export const command: Command = {
         actors,
         devices,
         apiFlags: apiPort !== DEFAULT_PORT ? ` --api ${stack.graphqlUrl}` : "",
-        chainFlags: (chainPort !== DEFAULT_CHAIN_PORT ? ` --rpc ${node.url}` : "") + (cfg.chain.deployment ? ` --deployment ${deploymentFile}` : ""),
+        chainFlags:
+          (chainPort !== DEFAULT_CHAIN_PORT ? ` --rpc ${node.url}` : "") +
+          (cfg.chain.deployment ? ` --deployment ${deploymentFile}` : ""),
       });
-      const chainExit = new Promise<Error>((resolve) => node!.proc.once("exit", (code) => resolve(new Error(`the dev chain exited (code ${code})`))));
+      const chainExit = new Promise<Error>((resolve) =>
+        node!.proc.once("exit", (code) => resolve(new Error(`the dev chain exited (code ${code})`))),
+      );
       const outcome = await Promise.race([aborted(inv.signal).then(() => undefined), stack.fatal, chainExit]);
       // Ctrl-C in a terminal reaches the chain process too: its exit is then no error
       if (outcome) await new Promise((r) => setTimeout(r, 300));

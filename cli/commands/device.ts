@@ -17,12 +17,19 @@ export const keygen: Command = {
   options: { ...JSON_OPTION, alg: { type: "string" }, out: { type: "string" }, force: { type: "boolean" } },
   async run(inv) {
     positionals("device keygen", inv, []);
-    const name: KeyAlgorithmName = KEY_ALGORITHM_NAMES[algorithm("device keygen", required("device keygen", inv.values, "alg", "secp256k1|p256|ed25519"))]!;
+    const name: KeyAlgorithmName =
+      KEY_ALGORITHM_NAMES[
+        algorithm("device keygen", required("device keygen", inv.values, "alg", "secp256k1|p256|ed25519"))
+      ]!;
     const out = required("device keygen", inv.values, "out", "<keyfile>");
-    if (existsSync(out) && inv.values.force !== true) throw new CliError(`device keygen: ${out} exists; not overwriting a key (use --force)`);
+    if (existsSync(out) && inv.values.force !== true)
+      throw new CliError(`device keygen: ${out} exists; not overwriting a key (use --force)`);
     const pair = generateKeyPair(name);
     try {
-      writeFileSync(out, JSON.stringify(pair, null, 2) + "\n", { mode: 0o600, flag: inv.values.force === true ? "w" : "wx" });
+      writeFileSync(out, JSON.stringify(pair, null, 2) + "\n", {
+        mode: 0o600,
+        flag: inv.values.force === true ? "w" : "wx",
+      });
     } catch (err) {
       throw new CliError(`device keygen: cannot write ${out}: ${(err as { code?: string }).code ?? String(err)}`);
     }
@@ -54,7 +61,13 @@ export const id: Command = {
   name: "device id",
   usage: "dtl device id --serial <serial> [--manufacturer <address>]",
   summary: "print the device id keccak256(abi.encode(manufacturer, serial))",
-  options: { ...JSON_OPTION, serial: { type: "string" }, manufacturer: { type: "string" }, keystore: { type: "string" }, rpc: { type: "string" } },
+  options: {
+    ...JSON_OPTION,
+    serial: { type: "string" },
+    manufacturer: { type: "string" },
+    keystore: { type: "string" },
+    rpc: { type: "string" },
+  },
   async run(inv) {
     positionals("device id", inv, []);
     const serial = required("device id", inv.values, "serial", "<serial>");
@@ -67,8 +80,14 @@ export const id: Command = {
       if (fromKey) manufacturer = fromKey;
       else {
         // like the signing commands: on the local dev chain the default signer is dev account #0
-        const { chainId, provider } = await connectProvider(inv.values, inv.env).catch(() => ({ chainId: 0, provider: undefined }));
-        if (chainId !== DEV_CHAIN_ID || !provider) throw new CliError("device id: missing --manufacturer <address> (or set DTL_PRIVATE_KEY / DTL_KEYSTORE to use its address)");
+        const { chainId, provider } = await connectProvider(inv.values, inv.env).catch(() => ({
+          chainId: 0,
+          provider: undefined,
+        }));
+        if (chainId !== DEV_CHAIN_ID || !provider)
+          throw new CliError(
+            "device id: missing --manufacturer <address> (or set DTL_PRIVATE_KEY / DTL_KEYSTORE to use its address)",
+          );
         manufacturer = (await resolveSigner(signer, chainId, provider, inv.io)).wallet.address;
         provider.destroy();
       }

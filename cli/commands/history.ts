@@ -54,13 +54,25 @@ interface Page {
 }
 
 /** Every history page of a device; undefined when the API does not know the device. */
-export async function fetchHistory(api: GraphqlClient, deviceId: string, maxPages = 1000): Promise<DeviceHistory | undefined> {
+export async function fetchHistory(
+  api: GraphqlClient,
+  deviceId: string,
+  maxPages = 1000,
+): Promise<DeviceHistory | undefined> {
   let after: string | null = null;
   let out: DeviceHistory | undefined;
   for (let i = 0; i < maxPages; i++) {
     const { device }: Page = await api.request<Page>(PAGE, { id: deviceId, after });
     if (!device) return undefined;
-    out ??= { deviceId: device.id, status: device.status, manufacturer: device.manufacturer, historyHead: device.historyHead, eventCount: device.eventCount, atBlock: device.atBlock, entries: [] };
+    out ??= {
+      deviceId: device.id,
+      status: device.status,
+      manufacturer: device.manufacturer,
+      historyHead: device.historyHead,
+      eventCount: device.eventCount,
+      atBlock: device.atBlock,
+      entries: [],
+    };
     out.entries.push(...device.history.edges.map((e) => e.node));
     if (!device.history.pageInfo.hasNextPage) return out;
     after = device.history.pageInfo.endCursor;
@@ -98,9 +110,13 @@ export const command: Command = {
       inv.io.json(h);
       return;
     }
-    inv.io.out(`${h.deviceId}  ${h.status}  manufacturer ${h.manufacturer}  ${h.eventCount} events  head ${h.historyHead}  (block ${h.atBlock})`);
+    inv.io.out(
+      `${h.deviceId}  ${h.status}  manufacturer ${h.manufacturer}  ${h.eventCount} events  head ${h.historyHead}  (block ${h.atBlock})`,
+    );
     for (const e of h.entries) {
-      inv.io.out(`  #${String(e.seq).padEnd(3)} block ${String(e.blockNumber).padEnd(6)} ${e.timestamp}  ${e.kind.padEnd(19)} by ${e.actor}  ${describe(e)}`.trimEnd());
+      inv.io.out(
+        `  #${String(e.seq).padEnd(3)} block ${String(e.blockNumber).padEnd(6)} ${e.timestamp}  ${e.kind.padEnd(19)} by ${e.actor}  ${describe(e)}`.trimEnd(),
+      );
     }
   },
 };

@@ -13,13 +13,25 @@ const ROLE_NAMES = { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE", [SECURITY_OFFICER
 const reasonWord = (code: number) => REASONS[code]!.toLowerCase().replace(/_/g, "-");
 
 /** Sends one device transaction and reports it. */
-async function deviceTx(inv: Invocation, name: string, method: string, args: (id: string) => unknown[], done: string, extra: Record<string, unknown> = {}): Promise<void> {
+async function deviceTx(
+  inv: Invocation,
+  name: string,
+  method: string,
+  args: (id: string) => unknown[],
+  done: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
   const [raw] = positionals(name, inv, ["deviceId"]) as [string];
   const deviceId = bytes32(name, "<deviceId>", raw);
   const callArgs = args(deviceId);
   const ctx = await connectSigned(inv.values, inv.io, inv.env);
   const receipt = await sendRegistryTx(ctx.signed, method, [deviceId, ...callArgs], { roleNames: ROLE_NAMES });
-  report(inv, `${done} ${deviceId} (${txNote(receipt)})`, { deviceId, ...extra, by: ctx.account, ...txFields(receipt) });
+  report(inv, `${done} ${deviceId} (${txNote(receipt)})`, {
+    deviceId,
+    ...extra,
+    by: ctx.account,
+    ...txFields(receipt),
+  });
 }
 
 const base = { ...CHAIN_OPTIONS, ...JSON_OPTION };
@@ -31,7 +43,9 @@ export const updateFirmware: Command = {
   options: { ...base, firmware: { type: "string" }, "firmware-file": { type: "string" } },
   run(inv) {
     const firmware = firmwareArg("update-firmware", inv.values);
-    return deviceTx(inv, "update-firmware", "updateFirmware", () => [firmware], "updated firmware of", { firmwareHash: firmware });
+    return deviceTx(inv, "update-firmware", "updateFirmware", () => [firmware], "updated firmware of", {
+      firmwareHash: firmware,
+    });
   },
 };
 
@@ -46,7 +60,8 @@ export const rotateKey: Command = {
     let alg;
     let hash;
     if (keyFile !== undefined) {
-      if (inv.values.alg !== undefined || inv.values["public-key"] !== undefined) throw new CliError(`${n}: give either --key <keyfile> or --alg with --public-key, not both`);
+      if (inv.values.alg !== undefined || inv.values["public-key"] !== undefined)
+        throw new CliError(`${n}: give either --key <keyfile> or --alg with --public-key, not both`);
       const pair = readKeyFile(n, keyFile);
       alg = algorithm(n, pair.algorithm);
       hash = publicKeyHash(n, alg, pair.publicKey);
@@ -65,7 +80,9 @@ export const suspend: Command = {
   options: { ...base, reason: { type: "string" } },
   run(inv) {
     const code = reason("suspend", optional(inv.values, "reason"));
-    return deviceTx(inv, "suspend", "suspendDevice", () => [code], `suspended (${reasonWord(code)})`, { reason: REASONS[code] });
+    return deviceTx(inv, "suspend", "suspendDevice", () => [code], `suspended (${reasonWord(code)})`, {
+      reason: REASONS[code],
+    });
   },
 };
 
@@ -84,6 +101,8 @@ export const revoke: Command = {
   options: { ...base, reason: { type: "string" } },
   run(inv) {
     const code = reason("revoke", required("revoke", inv.values, "reason", "<reason>"));
-    return deviceTx(inv, "revoke", "revokeDevice", () => [code], `revoked (${reasonWord(code)})`, { reason: REASONS[code] });
+    return deviceTx(inv, "revoke", "revokeDevice", () => [code], `revoked (${reasonWord(code)})`, {
+      reason: REASONS[code],
+    });
   },
 };

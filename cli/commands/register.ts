@@ -30,7 +30,8 @@ async function registerOne(inv: Invocation): Promise<void> {
   let alg;
   let hash;
   if (keyFile !== undefined) {
-    if (v.alg !== undefined || v["public-key"] !== undefined) throw new CliError(`${NAME}: give either --key <keyfile> or --alg with --public-key, not both`);
+    if (v.alg !== undefined || v["public-key"] !== undefined)
+      throw new CliError(`${NAME}: give either --key <keyfile> or --alg with --public-key, not both`);
     const pair = readKeyFile(NAME, keyFile);
     alg = algorithm(NAME, pair.algorithm);
     hash = publicKeyHash(NAME, alg, pair.publicKey);
@@ -42,7 +43,9 @@ async function registerOne(inv: Invocation): Promise<void> {
   const segment = shortName(NAME, "--segment", optional(v, "segment") ?? "");
   const ctx = await connectSigned(v, inv.io, inv.env);
   const deviceId = deviceIdFor(ctx.account, serial);
-  const receipt = await sendRegistryTx(ctx.signed, "registerDevice", [deviceId, alg, hash, firmware, segment], { roleNames: { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE" } });
+  const receipt = await sendRegistryTx(ctx.signed, "registerDevice", [deviceId, alg, hash, firmware, segment], {
+    roleNames: { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE" },
+  });
   report(inv, `registered ${serial} as ${deviceId} (${txNote(receipt)})`, {
     deviceId,
     serial,
@@ -59,8 +62,15 @@ interface PlannedRow extends DeviceRow {
 }
 
 /** Splits rows into those to send and those already on-chain; a row registered by someone else is a problem. */
-async function partition(ctx: SignedContext, rows: PlannedRow[]): Promise<{ todo: PlannedRow[]; done: PlannedRow[]; problems: string[] }> {
-  const onChain = await readDevices(ctx.client, ctx.deployment.registry, rows.map((r) => r.deviceId));
+async function partition(
+  ctx: SignedContext,
+  rows: PlannedRow[],
+): Promise<{ todo: PlannedRow[]; done: PlannedRow[]; problems: string[] }> {
+  const onChain = await readDevices(
+    ctx.client,
+    ctx.deployment.registry,
+    rows.map((r) => r.deviceId),
+  );
   const todo: PlannedRow[] = [];
   const done: PlannedRow[] = [];
   const problems: string[] = [];
@@ -68,7 +78,10 @@ async function partition(ctx: SignedContext, rows: PlannedRow[]): Promise<{ todo
     const d = onChain[i]!;
     if (d.status === "NONE") todo.push(r);
     else if (d.manufacturer === ctx.account) done.push(r);
-    else problems.push(`${r.where}: device id ${r.deviceId} (serial "${r.serial}") is registered by another manufacturer, ${d.manufacturer}`);
+    else
+      problems.push(
+        `${r.where}: device id ${r.deviceId} (serial "${r.serial}") is registered by another manufacturer, ${d.manufacturer}`,
+      );
   });
   return { todo, done, problems };
 }
@@ -77,21 +90,32 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
   const v = inv.values;
   const chunkArg = optional(v, "chunk") ?? "200";
   const chunk = Number(chunkArg);
-  if (!/^\d+$/.test(chunkArg) || chunk < 1 || chunk > MAX_CHUNK) throw new CliError(`${NAME}: --chunk must be a whole number from 1 to ${MAX_CHUNK}, got "${chunkArg}"`);
+  if (!/^\d+$/.test(chunkArg) || chunk < 1 || chunk > MAX_CHUNK)
+    throw new CliError(`${NAME}: --chunk must be a whole number from 1 to ${MAX_CHUNK}, got "${chunkArg}"`);
   for (const f of ["serial", "alg", "public-key", "firmware", "firmware-file", "segment", "key"]) {
-    if (v[f] !== undefined) throw new CliError(`${NAME}: --${f} cannot be combined with --file (the file has a column for it)`);
+    if (v[f] !== undefined)
+      throw new CliError(`${NAME}: --${f} cannot be combined with --file (the file has a column for it)`);
   }
   const parsed = readDeviceFile(file);
   if (!parsed.ok) {
     const n = parsed.badRows;
-    throw new CliReportError(parsed.problems, `${file}: ${n ? `${n} bad row${n === 1 ? "" : "s"}` : "unreadable"}; nothing was sent`);
+    throw new CliReportError(
+      parsed.problems,
+      `${file}: ${n ? `${n} bad row${n === 1 ? "" : "s"}` : "unreadable"}; nothing was sent`,
+    );
   }
   const ctx = await connectSigned(v, inv.io, inv.env);
   const planned: PlannedRow[] = parsed.rows.map((r) => ({ ...r, deviceId: deviceIdFor(ctx.account, r.serial) }));
   const { todo, done, problems } = await partition(ctx, planned);
-  if (problems.length) throw new CliReportError(problems, `${file}: ${problems.length} device id(s) belong to another manufacturer; nothing was sent`);
+  if (problems.length)
+    throw new CliReportError(
+      problems,
+      `${file}: ${problems.length} device id(s) belong to another manufacturer; nothing was sent`,
+    );
   if (done.length && !inv.values.json) {
-    inv.io.err(`skipping ${done.length} of ${planned.length} devices already registered on-chain (lines ${lineRanges(done.map((r) => r.line))})`);
+    inv.io.err(
+      `skipping ${done.length} of ${planned.length} devices already registered on-chain (lines ${lineRanges(done.map((r) => r.line))})`,
+    );
   }
   const started = Date.now();
   const progress = createProgress(inv.io, todo.length, "devices");
@@ -99,14 +123,23 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
   let sent = 0;
   let skippedLate: PlannedRow[] = [];
   for (let i = 0; i < todo.length; i += chunk) {
-    if (inv.signal.aborted) throw new CliError(`${NAME}: interrupted after ${sent} devices; run the same command again to resume`);
+    if (inv.signal.aborted)
+      throw new CliError(`${NAME}: interrupted after ${sent} devices; run the same command again to resume`);
     let part = todo.slice(i, i + chunk);
     for (let attempt = 0; ; attempt++) {
       try {
         const receipt = await sendRegistryTx(
           ctx.signed,
           "registerDevices",
-          [part.map((r) => ({ deviceId: r.deviceId, keyAlgorithm: r.keyAlgorithm, keyHash: r.keyHash, firmwareHash: r.firmwareHash, segment: r.segment }))],
+          [
+            part.map((r) => ({
+              deviceId: r.deviceId,
+              keyAlgorithm: r.keyAlgorithm,
+              keyHash: r.keyHash,
+              firmwareHash: r.firmwareHash,
+              segment: r.segment,
+            })),
+          ],
           { roleNames: { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE" }, gasLimit: 16_000_000 },
         );
         transactions.push(receipt.hash);
@@ -124,8 +157,16 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
         }
         progress.finish();
         const lines = `${file} lines ${lineRanges(part.map((r) => r.line))}`;
-        const why = item ? `${part[item.index]?.where ?? `item ${item.index}`}: ${formatRevert(item.error)}` : err instanceof Error ? err.message : String(err);
-        throw new CliError(`${NAME}: chunk of ${part.length} devices (${lines}) failed: ${why}; ${sent} devices registered before it, re-run to resume`, undefined, { cause: err });
+        const why = item
+          ? `${part[item.index]?.where ?? `item ${item.index}`}: ${formatRevert(item.error)}`
+          : err instanceof Error
+            ? err.message
+            : String(err);
+        throw new CliError(
+          `${NAME}: chunk of ${part.length} devices (${lines}) failed: ${why}; ${sent} devices registered before it, re-run to resume`,
+          undefined,
+          { cause: err },
+        );
       }
     }
     sent += part.length;

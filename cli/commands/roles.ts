@@ -24,13 +24,17 @@ async function change(inv: Invocation, name: "grant" | "revoke-role"): Promise<v
     return;
   }
   const receipt = await sendRegistryTx(ctx.signed, granting ? "grantRole" : "revokeRole", [role.id, account]);
-  report(inv, `${granting ? "granted" : "revoked"} ${role.label} ${granting ? "to" : "from"} ${account} (${txNote(receipt)})`, {
-    role: role.label,
-    roleId: role.id,
-    account,
-    changed: true,
-    ...txFields(receipt),
-  });
+  report(
+    inv,
+    `${granting ? "granted" : "revoked"} ${role.label} ${granting ? "to" : "from"} ${account} (${txNote(receipt)})`,
+    {
+      role: role.label,
+      roleId: role.id,
+      account,
+      changed: true,
+      ...txFields(receipt),
+    },
+  );
 }
 
 const options = { ...CHAIN_OPTIONS, ...JSON_OPTION, kind: { type: "string" } } as const;
@@ -50,4 +54,3 @@ export const revokeRole: Command = {
   options,
   run: (inv) => change(inv, "revoke-role"),
 };
-

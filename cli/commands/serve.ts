@@ -11,7 +11,8 @@ import { aborted, startStack } from "../stack";
 
 export const command: Command = {
   name: "serve",
-  usage: "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
+  usage:
+    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
   summary: "run the indexer and the GraphQL API against any RPC",
   graceful: true,
   options: {

@@ -100,20 +100,26 @@ function proofOf(inv: Invocation): Record<string, string> | undefined {
   const signature = optional(inv.values, "signature");
   const given = [challengeId, publicKey, signature].filter((x) => x !== undefined).length;
   if (given === 0) return undefined;
-  if (given < 3) throw new CliError("verify: a proof needs all of --challenge <id>, --public-key <hex> and --signature <hex>");
+  if (given < 3)
+    throw new CliError("verify: a proof needs all of --challenge <id>, --public-key <hex> and --signature <hex>");
   return { challengeId: challengeId!, publicKey: publicKey!, signature: signature! };
 }
 
 function print(inv: Invocation, v: Verdict): void {
   const io = inv.io;
-  io.out(`${v.trusted ? "TRUSTED" : "NOT TRUSTED"}  ${v.deviceId}  (block ${v.atBlock}, index lag ${v.lagBlocks}, ${v.evaluatedAt})`);
+  io.out(
+    `${v.trusted ? "TRUSTED" : "NOT TRUSTED"}  ${v.deviceId}  (block ${v.atBlock}, index lag ${v.lagBlocks}, ${v.evaluatedAt})`,
+  );
   for (const r of v.reasons) io.out(`  - ${r}: ${EXPLAIN[r] ?? r.toLowerCase().replace(/_/g, " ")}`);
   const d = v.device;
   if (!d) return;
-  io.out(`  status ${d.status}, ${d.keyAlgorithm} key, manufacturer ${d.manufacturer}${d.segment ? `, segment ${d.segment}` : ""}`);
+  io.out(
+    `  status ${d.status}, ${d.keyAlgorithm} key, manufacturer ${d.manufacturer}${d.segment ? `, segment ${d.segment}` : ""}`,
+  );
   if (d.revocation) io.out(`  revoked (${d.revocation.reason}) at ${d.revocation.at} by ${d.revocation.by}`);
   if (d.suspension) io.out(`  suspended (${d.suspension.reason}) at ${d.suspension.at} by ${d.suspension.by}`);
-  for (const a of d.attestations) io.out(`  attested ${a.kind} by ${a.attester} at ${a.issuedAt}, expires ${a.expiresAt ?? "never"}`);
+  for (const a of d.attestations)
+    io.out(`  attested ${a.kind} by ${a.attester} at ${a.issuedAt}, expires ${a.expiresAt ?? "never"}`);
 }
 
 export const verify: Command = {
@@ -161,10 +167,11 @@ export const challenge: Command = {
     const [raw] = positionals("challenge", inv, ["deviceId"]) as [string];
     const deviceId = bytes32("challenge", "<deviceId>", raw);
     const api = apiClient(inv.values, inv.env);
-    const { issueChallenge: c } = await api.request<{ issueChallenge: { id: string; message: string; expiresAt: string } }>(
-      "mutation Challenge($id: Bytes32!) { issueChallenge(deviceId: $id) { id message expiresAt } }",
-      { id: deviceId },
-    );
+    const { issueChallenge: c } = await api.request<{
+      issueChallenge: { id: string; message: string; expiresAt: string };
+    }>("mutation Challenge($id: Bytes32!) { issueChallenge(deviceId: $id) { id message expiresAt } }", {
+      id: deviceId,
+    });
     if (inv.values.json === true) inv.io.json({ deviceId, ...c });
     else {
       inv.io.out(`challenge  ${c.id}`);

@@ -24,7 +24,6 @@ export const MAX_PAGE = 10_000;
 const enc = (s: string) => Buffer.from(s).toString("base64url");
 const dec = (s: string) => Buffer.from(s, "base64url").toString();
 
-
 function deviceCursor(after: string | null | undefined): string | undefined {
   if (!after) return undefined;
   const raw = dec(after);

@@ -16,18 +16,26 @@ interface Raw {
 }
 
 async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<Raw> {
-  const res = await fetch(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const res = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body,
+  });
   return { status: res.status, text: await res.text() };
 }
 
 /** POST with Transfer-Encoding: chunked (no Content-Length), in 64 KiB chunks. */
 function postChunked(url: string, body: string): Promise<Raw> {
   return new Promise<Raw>((resolve, reject) => {
-    const req = httpRequest(`${url}/graphql`, { method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
-      let text = "";
-      res.on("data", (c: Buffer) => (text += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode!, text }));
-    });
+    const req = httpRequest(
+      `${url}/graphql`,
+      { method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode!, text }));
+      },
+    );
     req.on("error", reject);
     for (let i = 0; i * 65536 < body.length; i++) req.write(body.slice(i * 65536, (i + 1) * 65536));
     req.end();
@@ -39,7 +47,9 @@ function expectCleanErrors(raw: Raw, what: string): { message: string; extension
   expect(raw.status, `${what}: status`).to.be.oneOf([200, 400, 401, 405, 413, 415]);
   expect(raw.text, `${what}: no stack trace`).to.not.match(/\n\s+at |node_modules|\.ts:\d+/);
   const body = JSON.parse(raw.text) as { errors?: { message: string; extensions: Record<string, unknown> }[] };
-  expect(body.errors, `${what}: errors in ${raw.text.slice(0, 300)}`).to.be.an("array").with.length.greaterThan(0);
+  expect(body.errors, `${what}: errors in ${raw.text.slice(0, 300)}`)
+    .to.be.an("array")
+    .with.length.greaterThan(0);
   for (const e of body.errors!) {
     expect(e.message, what).to.be.a("string").and.not.equal("");
     expect(e.extensions?.code, `${what}: code of ${JSON.stringify(e)}`).to.be.a("string");
@@ -78,7 +88,9 @@ describe("api bad input over real HTTP", function () {
     expect(inline.message).to.equal('id: Bytes32 must be 0x followed by 64 hex digits, got "0x1234"');
     expect(inline.extensions).to.deep.include({ code: "BAD_USER_INPUT", field: "id" });
     const variable = await firstError(`query($id: Bytes32!) { device(id: $id) { id } }`, { id: "0x" + "g".repeat(64) });
-    expect(variable.message).to.match(/^Variable "\$id" got invalid value "0xg+"; Bytes32 must be 0x followed by 64 hex digits/);
+    expect(variable.message).to.match(
+      /^Variable "\$id" got invalid value "0xg+"; Bytes32 must be 0x followed by 64 hex digits/,
+    );
     expect(variable.extensions.code).to.equal("BAD_USER_INPUT");
     const number = await firstError(`{ device(id: 12) { id } }`);
     expect(number.message).to.equal("id: Bytes32 must be a string, got a intvalue literal");
@@ -87,23 +99,36 @@ describe("api bad input over real HTTP", function () {
   it("malformed Address names the argument (also inside the filter and the policy)", async () => {
     const f = await firstError(`{ devices(filter: { manufacturer: "0x123" }) { edges { cursor } } }`);
     expect(f.message).to.match(/^filter: Address must be 0x followed by 40 hex digits/);
-    const p = await firstError(`query($p: TrustPolicyInput) { verifyDevice(id: "${device.id}", policy: $p) { trusted } }`, {
-      p: { allowedManufacturers: ["nope"] },
-    });
-    expect(p.message).to.match(/^Variable "\$p" got invalid value "nope" at "p.allowedManufacturers\[0\]"; Address must be/);
+    const p = await firstError(
+      `query($p: TrustPolicyInput) { verifyDevice(id: "${device.id}", policy: $p) { trusted } }`,
+      {
+        p: { allowedManufacturers: ["nope"] },
+      },
+    );
+    expect(p.message).to.match(
+      /^Variable "\$p" got invalid value "nope" at "p.allowedManufacturers\[0\]"; Address must be/,
+    );
   });
 
   it("first over the cap, negative first, bad cursors and bad policy numbers name their field", async () => {
     const over = await firstError(`{ devices(first: 501) { edges { cursor } } }`);
     expect(over).to.deep.include({ message: "first: must be ≤ 500, got 501" });
     expect(over.extensions).to.deep.include({ code: "BAD_USER_INPUT", field: "first" });
-    expect((await firstError(`{ devices(first: -1) { edges { cursor } } }`)).message).to.equal("first: must be ≥ 0, got -1");
+    expect((await firstError(`{ devices(first: -1) { edges { cursor } } }`)).message).to.equal(
+      "first: must be ≥ 0, got -1",
+    );
     const hist = await firstError(`{ device(id: "${device.id}") { history(first: 1000) { edges { cursor } } } }`);
     expect(hist.message).to.equal("history.first: must be ≤ 500, got 1000");
-    expect((await firstError(`{ devices(after: "not-a-cursor") { edges { cursor } } }`)).message).to.equal("after: is not a cursor this API issued");
-    const age = await firstError(`{ verifyDevice(id: "${device.id}", policy: { maxAttestationAgeSeconds: -5 }) { trusted } }`);
+    expect((await firstError(`{ devices(after: "not-a-cursor") { edges { cursor } } }`)).message).to.equal(
+      "after: is not a cursor this API issued",
+    );
+    const age = await firstError(
+      `{ verifyDevice(id: "${device.id}", policy: { maxAttestationAgeSeconds: -5 }) { trusted } }`,
+    );
     expect(age.message).to.equal("policy.maxAttestationAgeSeconds: must be ≥ 0, got -5");
-    const kind = await firstError(`{ verifyDevice(id: "${device.id}", policy: { requiredAttestations: ["${"k".repeat(40)}"] }) { trusted } }`);
+    const kind = await firstError(
+      `{ verifyDevice(id: "${device.id}", policy: { requiredAttestations: ["${"k".repeat(40)}"] }) { trusted } }`,
+    );
     expect(kind.message).to.match(/^policy.requiredAttestations: "k+" is longer than 31 bytes$/);
   });
 
@@ -116,14 +141,21 @@ describe("api bad input over real HTTP", function () {
   it("deep queries, costly queries, item floods, alias floods, token floods and directive floods are refused with their own codes", async () => {
     const deep = `{ device(id: "${device.id}") { attestations { device { attestations { device { attestations { device { attestations { device { attestations { device { id } } } } } } } } } } } }`;
     expect((await firstError(deep)).extensions.code).to.equal("QUERY_TOO_DEEP");
-    const fields = "id manufacturer status keyAlgorithm keyHash firmwareHash segment registeredAt historyHead eventCount updatedBlock atBlock";
+    const fields =
+      "id manufacturer status keyAlgorithm keyHash firmwareHash segment registeredAt historyHead eventCount updatedBlock atBlock";
     const costly = `{ devices(first: 500) { edges { node { ${fields} history(first: 10) { edges { node { seq kind } } } attestations { kind device { ${fields} } } } } } }`;
     const cost = await firstError(costly);
     expect(cost.message).to.match(/^Query Cost limit of 100000 exceeded, found \d+\.$/);
     expect(cost.extensions.code).to.equal("QUERY_TOO_COMPLEX");
     // page sizes hidden in variables escape the static cost: the per-request item budget stops them
-    const pages = Array.from({ length: 19 }, (_, i) => `p${i}: devices(first: $n) { edges { node { history(first: $n) { edges { cursor } } } } }`).join(" ");
-    const itemsRaw = await post(server.url, JSON.stringify({ query: `query($n: Int) { ${pages} }`, variables: { n: 500 } }));
+    const pages = Array.from(
+      { length: 19 },
+      (_, i) => `p${i}: devices(first: $n) { edges { node { history(first: $n) { edges { cursor } } } } }`,
+    ).join(" ");
+    const itemsRaw = await post(
+      server.url,
+      JSON.stringify({ query: `query($n: Int) { ${pages} }`, variables: { n: 500 } }),
+    );
     const itemErrs = expectCleanErrors(itemsRaw, "item budget");
     expect(itemErrs[0]!.extensions).to.deep.include({ code: "QUERY_TOO_COMPLEX", field: "history.first" });
     const aliases = `{ ${Array.from({ length: 200 }, (_, i) => `a${i}: indexerStatus { chainId }`).join(" ")} }`;
@@ -137,10 +169,16 @@ describe("api bad input over real HTTP", function () {
   });
 
   it("a 2 MB body gets 413 PAYLOAD_TOO_LARGE, with Content-Length and chunked; small chunked bodies are served", async () => {
-    const big = JSON.stringify({ query: "{ indexerStatus { chainId } }", variables: { pad: "x".repeat(2 * 1024 * 1024) } });
+    const big = JSON.stringify({
+      query: "{ indexerStatus { chainId } }",
+      variables: { pad: "x".repeat(2 * 1024 * 1024) },
+    });
     const raw = await post(server.url, big);
     expect(raw.status).to.equal(413);
-    expect(expectCleanErrors(raw, "2MB")[0]!).to.deep.equal({ message: "request body: larger than the limit of 1048576 bytes", extensions: { code: "PAYLOAD_TOO_LARGE" } });
+    expect(expectCleanErrors(raw, "2MB")[0]!).to.deep.equal({
+      message: "request body: larger than the limit of 1048576 bytes",
+      extensions: { code: "PAYLOAD_TOO_LARGE" },
+    });
     const chunked = await postChunked(server.url, big);
     expect(chunked.status).to.equal(413);
     expectCleanErrors(chunked, "2MB chunked");
@@ -162,17 +200,29 @@ describe("api bad input over real HTTP", function () {
     });
     expectCleanErrors(await post(server.url, "42"), "number body");
     expectCleanErrors(await post(server.url, "{}"), "no query");
-    const unknown = expectCleanErrors(await post(server.url, JSON.stringify({ query: "{ device(id: \"" + device.id + "\") { id serialNumber } }" })), "unknown")[0]!;
+    const unknown = expectCleanErrors(
+      await post(server.url, JSON.stringify({ query: '{ device(id: "' + device.id + '") { id serialNumber } }' })),
+      "unknown",
+    )[0]!;
     expect(unknown.message).to.match(/^Cannot query field "serialNumber" on type "Device"/);
     expect(unknown.extensions.code).to.equal("GRAPHQL_VALIDATION_FAILED");
-    const unknownArg = expectCleanErrors(await post(server.url, JSON.stringify({ query: "{ devices(last: 3) { edges { cursor } } }" })), "unknown arg")[0]!;
+    const unknownArg = expectCleanErrors(
+      await post(server.url, JSON.stringify({ query: "{ devices(last: 3) { edges { cursor } } }" })),
+      "unknown arg",
+    )[0]!;
     expect(unknownArg.message).to.match(/^Unknown argument "last" on field "Query.devices"/);
   });
 
   it("survives 1,000+ generated malformed requests, then still answers a normal query", async function () {
     this.timeout(120_000);
     const hex = fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEFxg"), maxLength: 80 });
-    const junkValue = fc.oneof(hex, fc.string({ maxLength: 40 }), fc.integer(), fc.array(hex, { maxLength: 3 }), fc.boolean());
+    const junkValue = fc.oneof(
+      hex,
+      fc.string({ maxLength: 40 }),
+      fc.integer(),
+      fc.array(hex, { maxLength: 3 }),
+      fc.boolean(),
+    );
     const bodies = fc.oneof(
       // not JSON / odd JSON
       fc.string({ maxLength: 200 }),
@@ -182,16 +232,49 @@ describe("api bad input over real HTTP", function () {
       fc.string({ maxLength: 60 }).map((q) => JSON.stringify({ query: `{ device(id: "${device.id}") { ${q} } }` })),
       // malformed scalars inline and as variables
       hex.map((id) => JSON.stringify({ query: `{ verifyDevice(id: ${JSON.stringify(id)}) { trusted } }` })),
-      junkValue.map((id) => JSON.stringify({ query: "query($id: Bytes32!) { verifyDevice(id: $id) { trusted } }", variables: { id } })),
-      junkValue.map((m) => JSON.stringify({ query: "query($m: Address) { devices(filter: { manufacturer: $m }) { edges { cursor } } }", variables: { m } })),
-      junkValue.map((p) => JSON.stringify({ query: `query($p: TrustPolicyInput) { verifyDevice(id: "${device.id}", policy: $p) { trusted } }`, variables: { p } })),
-      junkValue.map((proof) =>
-        JSON.stringify({ query: `query($proof: ProofInput) { verifyDevice(id: "${device.id}", proof: $proof) { trusted } }`, variables: { proof } }),
+      junkValue.map((id) =>
+        JSON.stringify({ query: "query($id: Bytes32!) { verifyDevice(id: $id) { trusted } }", variables: { id } }),
       ),
-      fc.integer({ min: 501, max: 1e9 }).map((n) => JSON.stringify({ query: `{ devices(first: ${n}) { edges { cursor } } }` })),
-      fc.string({ maxLength: 100 }).map((c) => JSON.stringify({ query: "query($c: String) { devices(after: $c) { edges { cursor } } }", variables: { c } })),
-      fc.integer({ min: 11, max: 60 }).map((n) => JSON.stringify({ query: `{ ${"__schema { types { fields { type { ofType { ".repeat(1)}${"ofType { ".repeat(n)}name${" }".repeat(n + 5)} }` })),
-      fc.integer({ min: 21, max: 300 }).map((n) => JSON.stringify({ query: `{ ${Array.from({ length: n }, (_, i) => `x${i}: __typename`).join(" ")} ${Array.from({ length: n }, (_, i) => `s${i}: indexerStatus { chainId }`).join(" ")} }` })),
+      junkValue.map((m) =>
+        JSON.stringify({
+          query: "query($m: Address) { devices(filter: { manufacturer: $m }) { edges { cursor } } }",
+          variables: { m },
+        }),
+      ),
+      junkValue.map((p) =>
+        JSON.stringify({
+          query: `query($p: TrustPolicyInput) { verifyDevice(id: "${device.id}", policy: $p) { trusted } }`,
+          variables: { p },
+        }),
+      ),
+      junkValue.map((proof) =>
+        JSON.stringify({
+          query: `query($proof: ProofInput) { verifyDevice(id: "${device.id}", proof: $proof) { trusted } }`,
+          variables: { proof },
+        }),
+      ),
+      fc
+        .integer({ min: 501, max: 1e9 })
+        .map((n) => JSON.stringify({ query: `{ devices(first: ${n}) { edges { cursor } } }` })),
+      fc
+        .string({ maxLength: 100 })
+        .map((c) =>
+          JSON.stringify({ query: "query($c: String) { devices(after: $c) { edges { cursor } } }", variables: { c } }),
+        ),
+      fc
+        .integer({ min: 11, max: 60 })
+        .map((n) =>
+          JSON.stringify({
+            query: `{ ${"__schema { types { fields { type { ofType { ".repeat(1)}${"ofType { ".repeat(n)}name${" }".repeat(n + 5)} }`,
+          }),
+        ),
+      fc
+        .integer({ min: 21, max: 300 })
+        .map((n) =>
+          JSON.stringify({
+            query: `{ ${Array.from({ length: n }, (_, i) => `x${i}: __typename`).join(" ")} ${Array.from({ length: n }, (_, i) => `s${i}: indexerStatus { chainId }`).join(" ")} }`,
+          }),
+        ),
       fc.json().map((v) => JSON.stringify({ query: "{ indexerStatus { chainId } }", variables: v, operationName: 7 })),
     );
     const samples = fc.sample(bodies, { numRuns: 1200, seed: 4242 });
@@ -207,20 +290,26 @@ describe("api bad input over real HTTP", function () {
         const parsed = JSON.parse(raw.text) as { errors?: { extensions?: { code?: unknown } }[] };
         if (parsed.errors) {
           errored++;
-          for (const e of parsed.errors) expect(e.extensions?.code, `${body.slice(0, 200)} → ${raw.text.slice(0, 300)}`).to.be.a("string");
+          for (const e of parsed.errors)
+            expect(e.extensions?.code, `${body.slice(0, 200)} → ${raw.text.slice(0, 300)}`).to.be.a("string");
         }
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));
     expect(samples.length).to.equal(1200);
     expect(errored).to.be.greaterThan(1000);
-    const ok = await httpGql<{ verifyDevice: { trusted: boolean } }>(server.url, `query($id: Bytes32!) { verifyDevice(id: $id) { trusted } }`, { id: device.id });
+    const ok = await httpGql<{ verifyDevice: { trusted: boolean } }>(
+      server.url,
+      `query($id: Bytes32!) { verifyDevice(id: $id) { trusted } }`,
+      { id: device.id },
+    );
     expect(ok).to.deep.equal({ status: 200, data: { verifyDevice: { trusted: true } } });
     const health = await fetch(`${server.url}/healthz`);
     expect(health.status).to.equal(200);
     // and counted them by code
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    const count = (code: string) => Number(new RegExp(`^dtl_api_graphql_errors_total\\{code="${code}"\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? 0);
+    const count = (code: string) =>
+      Number(new RegExp(`^dtl_api_graphql_errors_total\\{code="${code}"\\} (\\d+)$`, "m").exec(metrics)?.[1] ?? 0);
     expect(count("BAD_USER_INPUT")).to.be.greaterThan(100);
     expect(count("GRAPHQL_VALIDATION_FAILED") + count("GRAPHQL_PARSE_FAILED")).to.be.greaterThan(100);
   });

@@ -10,7 +10,16 @@ import { httpGql, registerTestDevice, startApiFixture, type ApiFixture } from ".
 import { subscribeSse } from "../helpers/api-sse";
 
 interface EventPayload {
-  data: { deviceEvents: { deviceId: string; kind: string; seq: number; blockNumber: number; data: Record<string, unknown>; retracted: boolean } };
+  data: {
+    deviceEvents: {
+      deviceId: string;
+      kind: string;
+      seq: number;
+      blockNumber: number;
+      data: Record<string, unknown>;
+      retracted: boolean;
+    };
+  };
 }
 
 describe("api end to end (real HTTP, real indexer, real node)", function () {
@@ -41,7 +50,12 @@ describe("api end to end (real HTTP, real indexer, real node)", function () {
     const c = challenge.data!.issueChallenge;
     const proof = { challengeId: c.id, publicKey: d.pair.publicKey, signature: signMessage(d.pair, c.message) };
     const VERIFY = `query($id: Bytes32!, $proof: ProofInput) { verifyDevice(id: $id, policy: { requireProof: true }, proof: $proof) { trusted reasons atBlock } }`;
-    const first = await httpGql<{ verifyDevice: { trusted: boolean; reasons: string[]; atBlock: number } }>(server.url, VERIFY, { id: d.id, proof }, auth);
+    const first = await httpGql<{ verifyDevice: { trusted: boolean; reasons: string[]; atBlock: number } }>(
+      server.url,
+      VERIFY,
+      { id: d.id, proof },
+      auth,
+    );
     expect(first.data!.verifyDevice).to.deep.include({ trusted: true, reasons: [] });
 
     const sub = await subscribeSse<EventPayload>(
@@ -50,21 +64,40 @@ describe("api end to end (real HTTP, real indexer, real node)", function () {
       { ids: [d.id] },
       auth,
     );
-    const other = await subscribeSse<EventPayload>(server.url, `subscription { deviceEvents(kinds: [DEVICE_REGISTERED]) { deviceId kind } }`, undefined, auth);
+    const other = await subscribeSse<EventPayload>(
+      server.url,
+      `subscription { deviceEvents(kinds: [DEVICE_REGISTERED]) { deviceId kind } }`,
+      undefined,
+      auth,
+    );
     try {
       const heard = sub.next((p) => p.data.deviceEvents.kind === "DEVICE_REVOKED");
       const receipt = await (await fx.actors.registry.officer.getFunction("revokeDevice")(d.id, 1)).wait();
       const event = await heard;
-      expect(event.data.deviceEvents).to.deep.include({ deviceId: d.id, kind: "DEVICE_REVOKED", seq: 2, blockNumber: receipt.blockNumber, retracted: false });
+      expect(event.data.deviceEvents).to.deep.include({
+        deviceId: d.id,
+        kind: "DEVICE_REVOKED",
+        seq: 2,
+        blockNumber: receipt.blockNumber,
+        retracted: false,
+      });
       expect(event.data.deviceEvents.data).to.deep.include({ reason: 1, by: fx.actors.addresses.officer });
 
       const c2 = (
-        await httpGql<{ issueChallenge: { id: string; message: string } }>(server.url, `mutation($id: Bytes32!) { issueChallenge(deviceId: $id) { id message } }`, { id: d.id }, auth)
+        await httpGql<{ issueChallenge: { id: string; message: string } }>(
+          server.url,
+          `mutation($id: Bytes32!) { issueChallenge(deviceId: $id) { id message } }`,
+          { id: d.id },
+          auth,
+        )
       ).data!.issueChallenge;
       const after = await httpGql<{ verifyDevice: { trusted: boolean; reasons: string[]; atBlock: number } }>(
         server.url,
         VERIFY,
-        { id: d.id, proof: { challengeId: c2.id, publicKey: d.pair.publicKey, signature: signMessage(d.pair, c2.message) } },
+        {
+          id: d.id,
+          proof: { challengeId: c2.id, publicKey: d.pair.publicKey, signature: signMessage(d.pair, c2.message) },
+        },
         auth,
       );
       expect(after.data!.verifyDevice).to.deep.include({ trusted: false, reasons: ["REVOKED"] });
@@ -79,14 +112,22 @@ describe("api end to end (real HTTP, real indexer, real node)", function () {
   });
 
   it("a reorg that removes an event sends it again with retracted: true, and the verdict follows the new chain", async () => {
-    const sub = await subscribeSse<EventPayload>(server.url, `subscription { deviceEvents { deviceId kind seq retracted } }`, undefined, auth);
+    const sub = await subscribeSse<EventPayload>(
+      server.url,
+      `subscription { deviceEvents { deviceId kind seq retracted } }`,
+      undefined,
+      auth,
+    );
     try {
       const snapshot = await fx.node.rpc<string>("evm_snapshot");
       const d = await registerTestDevice(fx.actors);
       const applied = await sub.next((p) => p.data.deviceEvents.deviceId === d.id && !p.data.deviceEvents.retracted);
       expect(applied.data.deviceEvents).to.deep.include({ kind: "DEVICE_REGISTERED", seq: 1 });
       const VERIFY = `query($id: Bytes32!) { verifyDevice(id: $id) { trusted reasons } }`;
-      expect((await httpGql<{ verifyDevice: { trusted: boolean } }>(server.url, VERIFY, { id: d.id }, auth)).data!.verifyDevice.trusted).to.equal(true);
+      expect(
+        (await httpGql<{ verifyDevice: { trusted: boolean } }>(server.url, VERIFY, { id: d.id }, auth)).data!
+          .verifyDevice.trusted,
+      ).to.equal(true);
       const retracted = sub.next((p) => p.data.deviceEvents.deviceId === d.id && p.data.deviceEvents.retracted, 20_000);
       await fx.node.rpc("evm_revert", [snapshot]);
       // the manufacturer's transaction is gone: its nonce counts from the chain again
@@ -95,9 +136,10 @@ describe("api end to end (real HTTP, real indexer, real node)", function () {
       const r = await retracted;
       expect(r.data.deviceEvents).to.deep.equal({ deviceId: d.id, kind: "DEVICE_REGISTERED", seq: 1, retracted: true });
       await fx.sync();
-      expect((await httpGql<{ verifyDevice: { reasons: string[] } }>(server.url, VERIFY, { id: d.id }, auth)).data!.verifyDevice.reasons).to.deep.equal([
-        "NOT_REGISTERED",
-      ]);
+      expect(
+        (await httpGql<{ verifyDevice: { reasons: string[] } }>(server.url, VERIFY, { id: d.id }, auth)).data!
+          .verifyDevice.reasons,
+      ).to.deep.equal(["NOT_REGISTERED"]);
     } finally {
       sub.close();
     }
@@ -107,7 +149,10 @@ describe("api end to end (real HTTP, real indexer, real node)", function () {
     const small = await startApiServer({ store: fx.indexer.store, port: 0, maxSubscriptions: 1 });
     const first = await subscribeSse<EventPayload>(small.url, `subscription { deviceEvents { kind } }`);
     try {
-      const second = await subscribeSse<{ errors?: { message: string; extensions: { code: string } }[] }>(small.url, `subscription { deviceEvents { kind } }`);
+      const second = await subscribeSse<{ errors?: { message: string; extensions: { code: string } }[] }>(
+        small.url,
+        `subscription { deviceEvents { kind } }`,
+      );
       const refused = await second.next();
       expect(refused.errors![0]!.extensions.code).to.equal("TOO_MANY_SUBSCRIPTIONS");
       second.close();
@@ -135,7 +180,9 @@ describe("api end to end (real HTTP, real indexer, real node)", function () {
     expect(res.status).to.equal(200);
     expect(res.headers.get("content-type")).to.match(/text\/html/);
     expect(await res.text()).to.include("Device Trust Ledger");
-    const query = await fetch(`${server.url}/graphql?query=${encodeURIComponent("{ indexerStatus { chainId } }")}`, { headers: { accept: "application/json" } });
+    const query = await fetch(`${server.url}/graphql?query=${encodeURIComponent("{ indexerStatus { chainId } }")}`, {
+      headers: { accept: "application/json" },
+    });
     expect(query.status).to.equal(401);
     await query.body?.cancel();
   });

@@ -45,7 +45,12 @@ function p256Key(format: "compact" | "der"): TestKey {
 
 function edKey(): TestKey {
   const sk = ed25519.utils.randomSecretKey();
-  return { name: "Ed25519 (@noble/curves)", alg: 3, publicKey: hexlify(ed25519.getPublicKey(sk)), sign: (m) => hexlify(ed25519.sign(toUtf8Bytes(m), sk)) };
+  return {
+    name: "Ed25519 (@noble/curves)",
+    alg: 3,
+    publicKey: hexlify(ed25519.getPublicKey(sk)),
+    sign: (m) => hexlify(ed25519.sign(toUtf8Bytes(m), sk)),
+  };
 }
 
 function tamper(sigHex: string): string {
@@ -76,39 +81,63 @@ describe("api/proof checkProof", () => {
 
       it("accepts a valid signature by the registered key", () => {
         const c = store.issue(deviceId);
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.publicKey, signature: key.sign(c.message) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: key.publicKey,
+          signature: key.sign(c.message),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: [] });
       });
 
       it("says KEY_MISMATCH for another key of the same algorithm (signature by that key is fine)", () => {
         const other = make();
         const c = store.issue(deviceId);
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: other.publicKey, signature: other.sign(c.message) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: other.publicKey,
+          signature: other.sign(c.message),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["KEY_MISMATCH"] });
       });
 
       it("says BAD_SIGNATURE for a signature by another key under the registered key", () => {
         const other = make();
         const c = store.issue(deviceId);
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.publicKey, signature: other.sign(c.message) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: key.publicKey,
+          signature: other.sign(c.message),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["BAD_SIGNATURE"] });
       });
 
       it("says BAD_SIGNATURE for a tampered signature", () => {
         const c = store.issue(deviceId);
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.publicKey, signature: tamper(key.sign(c.message)) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: key.publicKey,
+          signature: tamper(key.sign(c.message)),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["BAD_SIGNATURE"] });
       });
 
       it("says BAD_SIGNATURE for a signature over another message", () => {
         const c = store.issue(deviceId);
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.publicKey, signature: key.sign(c.message + "x") });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: key.publicKey,
+          signature: key.sign(c.message + "x"),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["BAD_SIGNATURE"] });
       });
 
       it("says CHALLENGE_WRONG_DEVICE for a challenge issued to another device", () => {
         const c = store.issue(randomHash());
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.publicKey, signature: key.sign(c.message) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: key.publicKey,
+          signature: key.sign(c.message),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["CHALLENGE_WRONG_DEVICE"] });
       });
 
@@ -116,39 +145,62 @@ describe("api/proof checkProof", () => {
         const c = store.issue(deviceId);
         const proof = { challengeId: c.id, publicKey: key.publicKey, signature: key.sign(c.message) };
         expect(checkProof(store, deviceId, device, proof).type).to.equal("checked");
-        expect(checkProof(store, deviceId, device, proof)).to.deep.equal({ type: "checked", reasons: ["CHALLENGE_REUSED"] });
+        expect(checkProof(store, deviceId, device, proof)).to.deep.equal({
+          type: "checked",
+          reasons: ["CHALLENGE_REUSED"],
+        });
       });
 
       it("says CHALLENGE_EXPIRED at exactly the expiry time", () => {
         const c = store.issue(deviceId);
         clock += 60_000;
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.publicKey, signature: key.sign(c.message) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: key.publicKey,
+          signature: key.sign(c.message),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["CHALLENGE_EXPIRED"] });
       });
 
       it("accepts one millisecond before expiry", () => {
         const c = store.issue(deviceId);
         clock += 59_999;
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.publicKey, signature: key.sign(c.message) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: key.publicKey,
+          signature: key.sign(c.message),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: [] });
       });
 
       it("says CHALLENGE_UNKNOWN for a challenge never issued", () => {
-        const out = checkProof(store, deviceId, device, { challengeId: "00".repeat(16), publicKey: key.publicKey, signature: "0x00" });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: "00".repeat(16),
+          publicKey: key.publicKey,
+          signature: "0x00",
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["CHALLENGE_UNKNOWN"] });
       });
 
       if (sample.uncompressed) {
         it("canonicalises an uncompressed public key", () => {
           const c = store.issue(deviceId);
-          const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: key.uncompressed!, signature: key.sign(c.message) });
+          const out = checkProof(store, deviceId, device, {
+            challengeId: c.id,
+            publicKey: key.uncompressed!,
+            signature: key.sign(c.message),
+          });
           expect(out).to.deep.equal({ type: "checked", reasons: [] });
         });
       }
 
       it("says KEY_MISMATCH and BAD_SIGNATURE for bytes that are no key of the algorithm", () => {
         const c = store.issue(deviceId);
-        const out = checkProof(store, deviceId, device, { challengeId: c.id, publicKey: "0x" + "07".repeat(33), signature: key.sign(c.message) });
+        const out = checkProof(store, deviceId, device, {
+          challengeId: c.id,
+          publicKey: "0x" + "07".repeat(33),
+          signature: key.sign(c.message),
+        });
         expect(out).to.deep.equal({ type: "checked", reasons: ["KEY_MISMATCH", "BAD_SIGNATURE"] });
       });
     });
@@ -180,7 +232,10 @@ describe("api/challenges createChallengeStore", () => {
     const c = store.issue(id);
     clock += 1500;
     expect(store.consume(c.id, id)).to.deep.equal({ type: "rejected", reasons: ["CHALLENGE_EXPIRED"] });
-    expect(store.consume(c.id, id)).to.deep.equal({ type: "rejected", reasons: ["CHALLENGE_REUSED", "CHALLENGE_EXPIRED"] });
+    expect(store.consume(c.id, id)).to.deep.equal({
+      type: "rejected",
+      reasons: ["CHALLENGE_REUSED", "CHALLENGE_EXPIRED"],
+    });
     clock += 600;
     store.issue(id); // sweeps
     expect(store.consume(c.id, id)).to.deep.equal({ type: "rejected", reasons: ["CHALLENGE_UNKNOWN"] });
@@ -212,7 +267,11 @@ describe("common/keys verifySignatureFast (node:crypto) agrees with verifySignat
         const s = BigInt(hexlify(sk.slice(32)));
         const hi = P256_N - s;
         const compact = new p256.Signature(r, hi).toBytes("compact");
-        out.push(hexlify(compact), hexlify(new p256.Signature(r, hi).toBytes("der")), hexlify(new p256.Signature(r, s).toBytes("der")));
+        out.push(
+          hexlify(compact),
+          hexlify(new p256.Signature(r, hi).toBytes("der")),
+          hexlify(new p256.Signature(r, s).toBytes("der")),
+        );
       }
     }
     return out;
@@ -237,6 +296,9 @@ describe("common/keys verifySignatureFast (node:crypto) agrees with verifySignat
 
   it("throws the same KeyError for a malformed key", () => {
     expect(() => verifySignatureFast(2, "0x1234", "m", "0x00")).to.throw(KeyError, "not a valid p256 point");
-    expect(() => verifySignatureFast(3, "0x" + "00".repeat(31), "m", "0x00")).to.throw(KeyError, "Ed25519 public key is 32 bytes");
+    expect(() => verifySignatureFast(3, "0x" + "00".repeat(31), "m", "0x00")).to.throw(
+      KeyError,
+      "Ed25519 public key is 32 bytes",
+    );
   });
 });

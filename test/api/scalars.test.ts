@@ -33,7 +33,8 @@ describe("api/scalars", () => {
     expect(Address.parseValue(ADDR.toLowerCase())).to.equal(ADDR);
     expect(Address.parseValue(ADDR.toUpperCase().replace("0X", "0x"))).to.equal(ADDR);
     expect(Address.serialize(ADDR.toLowerCase())).to.equal(ADDR);
-    for (const bad of ["0x1234", ADDR.slice(2), ADDR + "00", 5]) refused(() => Address.parseValue(bad), /^Address must be 0x followed by 40 hex digits/);
+    for (const bad of ["0x1234", ADDR.slice(2), ADDR + "00", 5])
+      refused(() => Address.parseValue(bad), /^Address must be 0x followed by 40 hex digits/);
   });
 
   it("DateTime: unix seconds and Dates out as ISO 8601 UTC; garbage refused", () => {
@@ -55,14 +56,31 @@ describe("api/cursor", () => {
     expect(decodeCursor("after", encodeCursor("ZDox", 3))).to.deep.equal({ storeAfter: "ZDox", skip: 3 });
     expect(decodeCursor("after", encodeCursor(null, 0))).to.deep.equal({ storeAfter: null, skip: 0 });
     expect(decodeCursor("after", null)).to.deep.equal({ storeAfter: null, skip: 0 });
-    for (const bad of ["", "abc", Buffer.from("[1,2]").toString("base64url"), encodeCursor("x", 5000), "x".repeat(2000)]) {
+    for (const bad of [
+      "",
+      "abc",
+      Buffer.from("[1,2]").toString("base64url"),
+      encodeCursor("x", 5000),
+      "x".repeat(2000),
+    ]) {
       refused(() => decodeCursor("history.after", bad), /^history.after: is not a cursor this API issued$/);
     }
   });
 });
 
 describe("api/context isReady", () => {
-  const status = { chainId: 1, registry: ADDR, deployBlock: 1, indexedBlock: 10, indexedBlockHash: "0x", headBlock: 12, digest: "0x", caughtUp: true, reorgs: 0, rpcErrors: 0 };
+  const status = {
+    chainId: 1,
+    registry: ADDR,
+    deployBlock: 1,
+    indexedBlock: 10,
+    indexedBlockHash: "0x",
+    headBlock: 12,
+    digest: "0x",
+    caughtUp: true,
+    reorgs: 0,
+    rpcErrors: 0,
+  };
   it("needs caught up, lag within the limit and no fatal error", () => {
     expect(isReady(status, 2)).to.equal(true);
     expect(isReady(status, 1)).to.equal(false);

@@ -1,13 +1,22 @@
 /** The pure trust policy engine, table-tested: each reason alone, combinations, policy fields, clock edges. */
 import { expect } from "chai";
-import { evaluateTrust, VERDICT_REASONS, type AttestationWithTrust, type TrustInput, type VerdictReason } from "../../api/verdict";
+import {
+  evaluateTrust,
+  VERDICT_REASONS,
+  type AttestationWithTrust,
+  type TrustInput,
+  type VerdictReason,
+} from "../../api/verdict";
 
 const NOW = 1_800_000_000;
 const MANUFACTURER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const FIRMWARE = "0x" + "ab".repeat(32);
 
 function att(over: Partial<AttestationWithTrust["attestation"]> = {}, attesterTrusted = true): AttestationWithTrust {
-  return { attestation: { kind: "firmware", issuedAt: NOW - 100, expiresAt: 0, revoked: false, ...over }, attesterTrusted };
+  return {
+    attestation: { kind: "firmware", issuedAt: NOW - 100, expiresAt: 0, revoked: false, ...over },
+    attesterTrusted,
+  };
 }
 
 function base(over: Partial<TrustInput> = {}): TrustInput {
@@ -28,13 +37,33 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
   { name: "an active device of a trusted manufacturer, no policy", input: base(), reasons: [] },
   { name: "an unknown device", input: base({ device: undefined, attestations: [] }), reasons: ["NOT_REGISTERED"] },
   { name: "a revoked device", input: base({ device: { ...base().device!, status: "REVOKED" } }), reasons: ["REVOKED"] },
-  { name: "a suspended device", input: base({ device: { ...base().device!, status: "SUSPENDED" } }), reasons: ["SUSPENDED"] },
-  { name: "a manufacturer whose role was revoked", input: base({ manufacturerTrusted: false }), reasons: ["MANUFACTURER_NOT_TRUSTED"] },
+  {
+    name: "a suspended device",
+    input: base({ device: { ...base().device!, status: "SUSPENDED" } }),
+    reasons: ["SUSPENDED"],
+  },
+  {
+    name: "a manufacturer whose role was revoked",
+    input: base({ manufacturerTrusted: false }),
+    reasons: ["MANUFACTURER_NOT_TRUSTED"],
+  },
   { name: "lag one block over the default (2)", input: base({ lagBlocks: 3 }), reasons: ["STALE_INDEX"] },
   { name: "lag exactly the default", input: base({ lagBlocks: 2 }), reasons: [] },
-  { name: "policy.maxLagBlocks tightens the lag", input: base({ lagBlocks: 1, policy: { maxLagBlocks: 0 } }), reasons: ["STALE_INDEX"] },
-  { name: "an indexer stopped by a fatal error, whatever the lag", input: base({ lagBlocks: 0, indexStopped: true }), reasons: ["STALE_INDEX"] },
-  { name: "policy.maxLagBlocks loosens the lag", input: base({ lagBlocks: 10, policy: { maxLagBlocks: 10 } }), reasons: [] },
+  {
+    name: "policy.maxLagBlocks tightens the lag",
+    input: base({ lagBlocks: 1, policy: { maxLagBlocks: 0 } }),
+    reasons: ["STALE_INDEX"],
+  },
+  {
+    name: "an indexer stopped by a fatal error, whatever the lag",
+    input: base({ lagBlocks: 0, indexStopped: true }),
+    reasons: ["STALE_INDEX"],
+  },
+  {
+    name: "policy.maxLagBlocks loosens the lag",
+    input: base({ lagBlocks: 10, policy: { maxLagBlocks: 10 } }),
+    reasons: [],
+  },
   {
     name: "manufacturer outside allowedManufacturers",
     input: base({ policy: { allowedManufacturers: ["0x0000000000000000000000000000000000000001"] } }),
@@ -45,13 +74,41 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
     input: base({ policy: { allowedManufacturers: [MANUFACTURER.toLowerCase()] } }),
     reasons: [],
   },
-  { name: "segment outside allowedSegments", input: base({ policy: { allowedSegments: ["plant-2/door"] } }), reasons: ["SEGMENT_NOT_ALLOWED"] },
-  { name: "segment inside allowedSegments", input: base({ policy: { allowedSegments: ["plant-2/door", "plant-1/hvac"] } }), reasons: [] },
-  { name: "empty allowedSegments allows nothing", input: base({ policy: { allowedSegments: [] } }), reasons: ["SEGMENT_NOT_ALLOWED"] },
-  { name: "firmware outside allowedFirmware", input: base({ policy: { allowedFirmware: ["0x" + "cd".repeat(32)] } }), reasons: ["FIRMWARE_NOT_ALLOWED"] },
-  { name: "firmware inside allowedFirmware (upper case)", input: base({ policy: { allowedFirmware: [FIRMWARE.toUpperCase().replace("0X", "0x")] } }), reasons: [] },
-  { name: "a required kind with a valid attestation", input: base({ policy: { requiredAttestations: ["firmware"] } }), reasons: [] },
-  { name: "a required kind without any attestation", input: base({ policy: { requiredAttestations: ["iec62443"] } }), reasons: ["ATTESTATION_MISSING"] },
+  {
+    name: "segment outside allowedSegments",
+    input: base({ policy: { allowedSegments: ["plant-2/door"] } }),
+    reasons: ["SEGMENT_NOT_ALLOWED"],
+  },
+  {
+    name: "segment inside allowedSegments",
+    input: base({ policy: { allowedSegments: ["plant-2/door", "plant-1/hvac"] } }),
+    reasons: [],
+  },
+  {
+    name: "empty allowedSegments allows nothing",
+    input: base({ policy: { allowedSegments: [] } }),
+    reasons: ["SEGMENT_NOT_ALLOWED"],
+  },
+  {
+    name: "firmware outside allowedFirmware",
+    input: base({ policy: { allowedFirmware: ["0x" + "cd".repeat(32)] } }),
+    reasons: ["FIRMWARE_NOT_ALLOWED"],
+  },
+  {
+    name: "firmware inside allowedFirmware (upper case)",
+    input: base({ policy: { allowedFirmware: [FIRMWARE.toUpperCase().replace("0X", "0x")] } }),
+    reasons: [],
+  },
+  {
+    name: "a required kind with a valid attestation",
+    input: base({ policy: { requiredAttestations: ["firmware"] } }),
+    reasons: [],
+  },
+  {
+    name: "a required kind without any attestation",
+    input: base({ policy: { requiredAttestations: ["iec62443"] } }),
+    reasons: ["ATTESTATION_MISSING"],
+  },
   {
     name: "a required kind whose only attestation is revoked",
     input: base({ attestations: [att({ revoked: true })], policy: { requiredAttestations: ["firmware"] } }),
@@ -84,12 +141,18 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
   },
   {
     name: "age exactly maxAttestationAgeSeconds is young enough",
-    input: base({ attestations: [att({ issuedAt: NOW - 3600 })], policy: { requiredAttestations: ["firmware"], maxAttestationAgeSeconds: 3600 } }),
+    input: base({
+      attestations: [att({ issuedAt: NOW - 3600 })],
+      policy: { requiredAttestations: ["firmware"], maxAttestationAgeSeconds: 3600 },
+    }),
     reasons: [],
   },
   {
     name: "one second older than maxAttestationAgeSeconds",
-    input: base({ attestations: [att({ issuedAt: NOW - 3601 })], policy: { requiredAttestations: ["firmware"], maxAttestationAgeSeconds: 3600 } }),
+    input: base({
+      attestations: [att({ issuedAt: NOW - 3601 })],
+      policy: { requiredAttestations: ["firmware"], maxAttestationAgeSeconds: 3600 },
+    }),
     reasons: ["ATTESTATION_TOO_OLD"],
   },
   {
@@ -108,8 +171,16 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
     }),
     reasons: ["ATTESTATION_EXPIRED", "ATTESTATION_TOO_OLD", "ATTESTER_NOT_TRUSTED"],
   },
-  { name: "requireProof without a proof", input: base({ policy: { requireProof: true } }), reasons: ["PROOF_REQUIRED"] },
-  { name: "requireProof with a good proof", input: base({ policy: { requireProof: true }, proof: { type: "checked", reasons: [] } }), reasons: [] },
+  {
+    name: "requireProof without a proof",
+    input: base({ policy: { requireProof: true } }),
+    reasons: ["PROOF_REQUIRED"],
+  },
+  {
+    name: "requireProof with a good proof",
+    input: base({ policy: { requireProof: true }, proof: { type: "checked", reasons: [] } }),
+    reasons: [],
+  },
   {
     name: "a failed proof reports its reasons even when not required",
     input: base({ proof: { type: "checked", reasons: ["KEY_MISMATCH", "BAD_SIGNATURE"] } }),
@@ -117,12 +188,18 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
   },
   {
     name: "challenge reasons pass through",
-    input: base({ proof: { type: "checked", reasons: ["CHALLENGE_REUSED", "CHALLENGE_EXPIRED", "CHALLENGE_WRONG_DEVICE"] } }),
+    input: base({
+      proof: { type: "checked", reasons: ["CHALLENGE_REUSED", "CHALLENGE_EXPIRED", "CHALLENGE_WRONG_DEVICE"] },
+    }),
     reasons: ["CHALLENGE_EXPIRED", "CHALLENGE_REUSED", "CHALLENGE_WRONG_DEVICE"],
   },
   {
     name: "an unknown device with a stale index and a required proof",
-    input: base({ device: undefined, lagBlocks: 5, policy: { requireProof: true, requiredAttestations: ["firmware"] } }),
+    input: base({
+      device: undefined,
+      lagBlocks: 5,
+      policy: { requireProof: true, requiredAttestations: ["firmware"] },
+    }),
     reasons: ["NOT_REGISTERED", "PROOF_REQUIRED", "STALE_INDEX"],
   },
   {
@@ -182,7 +259,9 @@ describe("api/verdict evaluateTrust", () => {
     const { readFileSync } = await import("node:fs");
     const { buildSchema } = await import("graphql");
     const schema = buildSchema(readFileSync(`${__dirname}/../../api/schema.graphql`, "utf8"));
-    const values = (schema.getType("VerdictReason") as import("graphql").GraphQLEnumType).getValues().map((v) => v.name);
+    const values = (schema.getType("VerdictReason") as import("graphql").GraphQLEnumType)
+      .getValues()
+      .map((v) => v.name);
     expect(values).to.deep.equal([...VERDICT_REASONS]);
   });
 });

@@ -12,7 +12,14 @@ import { signMessage } from "../../common/keys";
 import { MANUFACTURER_ROLE, attesterRole } from "../../common/roles";
 import { createIndexer } from "../../indexer/index";
 import { createApi, type Api } from "../../api/yoga";
-import { apiFor, gql, registerTestDevice, startApiFixture, type ApiFixture, type TestDevice } from "../helpers/api-fixture";
+import {
+  apiFor,
+  gql,
+  registerTestDevice,
+  startApiFixture,
+  type ApiFixture,
+  type TestDevice,
+} from "../helpers/api-fixture";
 import { randomHash, testHash, writeFleet, type FleetResult } from "../helpers/fleet";
 
 interface Verdict {
@@ -70,7 +77,12 @@ describe("api over the real indexer (yoga.fetch)", function () {
 
     it("says NOT_REGISTERED (and no device) for an unknown id", async () => {
       const id = randomHash();
-      expect(await verify(id)).to.deep.include({ deviceId: id, trusted: false, reasons: ["NOT_REGISTERED"], device: null });
+      expect(await verify(id)).to.deep.include({
+        deviceId: id,
+        trusted: false,
+        reasons: ["NOT_REGISTERED"],
+        device: null,
+      });
     });
 
     it("accepts upper-case hex ids and answers in lower case", async () => {
@@ -93,7 +105,11 @@ describe("api over the real indexer (yoga.fetch)", function () {
         { id: d.id },
       );
       expect(r.data!.device.status).to.equal("REVOKED");
-      expect(r.data!.device.revocation).to.deep.include({ reason: "KEY_COMPROMISE", reasonCode: 1, by: fx.actors.addresses.manufacturer });
+      expect(r.data!.device.revocation).to.deep.include({
+        reason: "KEY_COMPROMISE",
+        reasonCode: 1,
+        by: fx.actors.addresses.manufacturer,
+      });
     });
 
     it("gives every policy reason that applies", async () => {
@@ -106,7 +122,13 @@ describe("api over the real indexer (yoga.fetch)", function () {
         requiredAttestations: ["firmware"],
         requireProof: true,
       });
-      expect(v.reasons).to.deep.equal(["MANUFACTURER_NOT_ALLOWED", "SEGMENT_NOT_ALLOWED", "FIRMWARE_NOT_ALLOWED", "ATTESTATION_MISSING", "PROOF_REQUIRED"]);
+      expect(v.reasons).to.deep.equal([
+        "MANUFACTURER_NOT_ALLOWED",
+        "SEGMENT_NOT_ALLOWED",
+        "FIRMWARE_NOT_ALLOWED",
+        "ATTESTATION_MISSING",
+        "PROOF_REQUIRED",
+      ]);
       const ok = await verify(d.id, {
         allowedManufacturers: [fx.actors.addresses.manufacturer.toLowerCase()],
         allowedSegments: ["plant-9/lab"],
@@ -122,28 +144,32 @@ describe("api over the real indexer (yoga.fetch)", function () {
       const soon = latest!.timestamp + 30;
       await tx(fx.actors.registry.attester.getFunction("attest")(d.id, kind, testHash("evidence"), 0));
       expect((await verify(d.id, { requiredAttestations: ["firmware"] })).trusted).to.equal(true);
-      expect((await verify(d.id, { requiredAttestations: ["firmware", "iec62443"] })).reasons).to.deep.equal(["ATTESTATION_MISSING"]);
+      expect((await verify(d.id, { requiredAttestations: ["firmware", "iec62443"] })).reasons).to.deep.equal([
+        "ATTESTATION_MISSING",
+      ]);
       // the age limit reaches the engine (its edges are table-tested in verdict.test.ts; the chain's
       // block times run ahead of the wall clock here, so an exact age cannot be staged on chain)
-      expect((await verify(d.id, { requiredAttestations: ["firmware"], maxAttestationAgeSeconds: 1_000_000 })).trusted).to.equal(true);
-      const atts = await gql<{ device: { attestations: { uid: string; kind: string; expiresAt: string | null; attester: string }[] } }>(
-        api,
-        `query($id: Bytes32!) { device(id: $id) { attestations { uid kind expiresAt attester } } }`,
-        { id: d.id },
-      );
+      expect(
+        (await verify(d.id, { requiredAttestations: ["firmware"], maxAttestationAgeSeconds: 1_000_000 })).trusted,
+      ).to.equal(true);
+      const atts = await gql<{
+        device: { attestations: { uid: string; kind: string; expiresAt: string | null; attester: string }[] };
+      }>(api, `query($id: Bytes32!) { device(id: $id) { attestations { uid kind expiresAt attester } } }`, {
+        id: d.id,
+      });
       const [a] = atts.data!.device.attestations;
       expect(a).to.deep.include({ kind: "firmware", expiresAt: null, attester: fx.actors.addresses.attester });
       await tx(fx.actors.registry.attester.getFunction("revokeAttestation")(d.id, a!.uid, 4));
-      expect((await verify(d.id, { requiredAttestations: ["firmware"] })).reasons).to.deep.equal(["ATTESTATION_MISSING"]);
+      expect((await verify(d.id, { requiredAttestations: ["firmware"] })).reasons).to.deep.equal([
+        "ATTESTATION_MISSING",
+      ]);
       // an expiring attestation: valid now, expired once the clock passes expiresAt (the chain's
       // time here runs with the wall clock, so advance the chain and wait)
       await tx(fx.actors.registry.attester.getFunction("attest")(d.id, kind, testHash("evidence2"), soon));
       expect((await verify(d.id, { requiredAttestations: ["firmware"] })).trusted).to.equal(true);
-      const single = await gql<{ attestation: { id: string; revoked: boolean; expiresAt: string; device: { id: string } } }>(
-        api,
-        `query($id: Bytes32!) { attestation(id: $id) { id revoked expiresAt device { id } } }`,
-        { id: a!.uid },
-      );
+      const single = await gql<{
+        attestation: { id: string; revoked: boolean; expiresAt: string; device: { id: string } };
+      }>(api, `query($id: Bytes32!) { attestation(id: $id) { id revoked expiresAt device { id } } }`, { id: a!.uid });
       expect(single.data!.attestation).to.deep.include({ id: a!.uid, revoked: true, device: { id: d.id } });
     });
   });
@@ -151,11 +177,14 @@ describe("api over the real indexer (yoga.fetch)", function () {
   describe("proof of possession through GraphQL", () => {
     const devices: Record<string, TestDevice> = {};
     before(async () => {
-      for (const alg of ["secp256k1", "p256", "ed25519"] as const) devices[alg] = await registerTestDevice(fx.actors, { alg });
+      for (const alg of ["secp256k1", "p256", "ed25519"] as const)
+        devices[alg] = await registerTestDevice(fx.actors, { alg });
       await fx.sync();
     });
 
-    async function challenge(id: string): Promise<{ id: string; message: string; expiresAt: string; deviceId: string }> {
+    async function challenge(
+      id: string,
+    ): Promise<{ id: string; message: string; expiresAt: string; deviceId: string }> {
       const r = await gql<{ issueChallenge: { id: string; message: string; expiresAt: string; deviceId: string } }>(
         api,
         `mutation($id: Bytes32!) { issueChallenge(deviceId: $id) { id deviceId message expiresAt } }`,
@@ -182,23 +211,40 @@ describe("api over the real indexer (yoga.fetch)", function () {
       const c = await challenge(a.id);
       const other = await registerTestDevice(fx.actors, { alg: "secp256k1" });
       await fx.sync();
-      expect((await verify(a.id, {}, { challengeId: c.id, publicKey: other.pair.publicKey, signature: signMessage(other.pair, c.message) })).reasons).to.deep.equal([
-        "KEY_MISMATCH",
-      ]);
+      expect(
+        (
+          await verify(
+            a.id,
+            {},
+            { challengeId: c.id, publicKey: other.pair.publicKey, signature: signMessage(other.pair, c.message) },
+          )
+        ).reasons,
+      ).to.deep.equal(["KEY_MISMATCH"]);
       const cb = await challenge(b.id);
-      expect((await verify(a.id, {}, { challengeId: cb.id, publicKey: a.pair.publicKey, signature: signMessage(a.pair, cb.message) })).reasons).to.deep.equal([
-        "CHALLENGE_WRONG_DEVICE",
-      ]);
-      expect((await verify(a.id, {}, { challengeId: "f".repeat(32), publicKey: a.pair.publicKey, signature: "0x00" })).reasons).to.deep.equal([
-        "CHALLENGE_UNKNOWN",
-      ]);
+      expect(
+        (
+          await verify(
+            a.id,
+            {},
+            { challengeId: cb.id, publicKey: a.pair.publicKey, signature: signMessage(a.pair, cb.message) },
+          )
+        ).reasons,
+      ).to.deep.equal(["CHALLENGE_WRONG_DEVICE"]);
+      expect(
+        (await verify(a.id, {}, { challengeId: "f".repeat(32), publicKey: a.pair.publicKey, signature: "0x00" }))
+          .reasons,
+      ).to.deep.equal(["CHALLENGE_UNKNOWN"]);
       expect((await verify(a.id, { requireProof: true })).reasons).to.deep.equal(["PROOF_REQUIRED"]);
     });
 
     it("says CHALLENGE_EXPIRED after the TTL", async () => {
       const shortApi = apiFor(fx, { challengeTtlMs: 50 });
       const d = devices.ed25519!;
-      const r = await gql<{ issueChallenge: { id: string; message: string } }>(shortApi, `mutation($id: Bytes32!) { issueChallenge(deviceId: $id) { id message } }`, { id: d.id });
+      const r = await gql<{ issueChallenge: { id: string; message: string } }>(
+        shortApi,
+        `mutation($id: Bytes32!) { issueChallenge(deviceId: $id) { id message } }`,
+        { id: d.id },
+      );
       const c = r.data!.issueChallenge;
       await new Promise((res) => setTimeout(res, 80));
       const v = await gql<{ verifyDevice: Verdict }>(shortApi, VERIFY, {
@@ -219,7 +265,11 @@ describe("api over the real indexer (yoga.fetch)", function () {
     it("answers 1,000 ids in order with their own reasons", async () => {
       const ids = [...fleet.deviceIds];
       while (ids.length < 1000) ids.push(randomHash());
-      const r = await gql<{ verifyDevices: Verdict[] }>(api, `query($ids: [Bytes32!]!) { verifyDevices(ids: $ids) { deviceId trusted reasons atBlock } }`, { ids });
+      const r = await gql<{ verifyDevices: Verdict[] }>(
+        api,
+        `query($ids: [Bytes32!]!) { verifyDevices(ids: $ids) { deviceId trusted reasons atBlock } }`,
+        { ids },
+      );
       expect(r.errors).to.equal(undefined);
       const out = r.data!.verifyDevices;
       expect(out.map((v) => v.deviceId)).to.deep.equal(ids);
@@ -244,7 +294,11 @@ describe("api over the real indexer (yoga.fetch)", function () {
     it("device(id) serves the record with EIP-55 addresses, lowercase hashes, ISO times and a history that chains to historyHead", async () => {
       const d = await registerTestDevice(fx.actors, { alg: "p256", segment: "plant-3/hvac" });
       await tx(fx.actors.registry.manufacturer.getFunction("updateFirmware")(d.id, testHash("fw/2")));
-      const r = await gql<{ device: Record<string, unknown> & { history: { edges: { cursor: string; node: Record<string, unknown> }[]; pageInfo: { hasNextPage: boolean } } } }>(
+      const r = await gql<{
+        device: Record<string, unknown> & {
+          history: { edges: { cursor: string; node: Record<string, unknown> }[]; pageInfo: { hasNextPage: boolean } };
+        };
+      }>(
         api,
         `query($id: Bytes32!) { device(id: $id) {
           id manufacturer status keyAlgorithm keyHash firmwareHash segment registeredAt historyHead eventCount atBlock
@@ -282,7 +336,14 @@ describe("api over the real indexer (yoga.fetch)", function () {
       const seen: string[] = [];
       let after: string | null = null;
       for (let i = 0; i < 100; i++) {
-        const r: { data?: { devices: { edges: { cursor: string; node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string } } } | null } = await gql(
+        const r: {
+          data?: {
+            devices: {
+              edges: { cursor: string; node: { id: string } }[];
+              pageInfo: { hasNextPage: boolean; endCursor: string };
+            };
+          } | null;
+        } = await gql(
           api,
           `query($after: String, $m: Address) { devices(first: 7, after: $after, filter: { manufacturer: $m }) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }`,
           { after, m: fx.actors.addresses.manufacturer2.toLowerCase() },
@@ -305,12 +366,17 @@ describe("api over the real indexer (yoga.fetch)", function () {
       expect(new Set(seen)).to.deep.equal(new Set(fleet.deviceIds.slice(60)));
 
       const count = async (filter: string) => {
-        const r = await gql<{ devices: { edges: unknown[] } }>(api, `{ devices(first: 500, filter: ${filter}) { edges { cursor } } }`);
+        const r = await gql<{ devices: { edges: unknown[] } }>(
+          api,
+          `{ devices(first: 500, filter: ${filter}) { edges { cursor } } }`,
+        );
         expect(r.errors, JSON.stringify(r.errors)).to.equal(undefined);
         return r.data!.devices.edges.length;
       };
       expect(await count(`{ status: REVOKED }`)).to.be.at.least(fleet.revoked.length);
-      expect(await count(`{ status: SUSPENDED, manufacturer: "${fx.actors.addresses.manufacturer}" }`)).to.equal(fleet.suspended.length);
+      expect(await count(`{ status: SUSPENDED, manufacturer: "${fx.actors.addresses.manufacturer}" }`)).to.equal(
+        fleet.suspended.length,
+      );
       expect(await count(`{ segment: "plant-2/door" }`)).to.equal(60);
       expect(await count(`{ attestationKind: "firmware" }`)).to.be.at.least(fleet.attested.length);
     });
@@ -340,7 +406,9 @@ describe("api over the real indexer (yoga.fetch)", function () {
       const d = await registerTestDevice(fx.actors, { by: "manufacturer2" });
       await fx.sync();
       expect((await verify(d.id)).trusted).to.equal(true);
-      await tx(fx.actors.registry.admin.getFunction("revokeRole")(MANUFACTURER_ROLE, fx.actors.addresses.manufacturer2));
+      await tx(
+        fx.actors.registry.admin.getFunction("revokeRole")(MANUFACTURER_ROLE, fx.actors.addresses.manufacturer2),
+      );
       expect((await verify(d.id)).reasons).to.deep.equal(["MANUFACTURER_NOT_TRUSTED"]);
       await tx(fx.actors.registry.admin.getFunction("grantRole")(MANUFACTURER_ROLE, fx.actors.addresses.manufacturer2));
       expect((await verify(d.id)).trusted).to.equal(true);
@@ -352,7 +420,9 @@ describe("api over the real indexer (yoga.fetch)", function () {
       await tx(fx.actors.registry.attester.getFunction("attest")(d.id, kind, testHash("iec"), 0));
       expect((await verify(d.id, { requiredAttestations: ["iec62443"] })).trusted).to.equal(true);
       await tx(fx.actors.registry.admin.getFunction("revokeRole")(attesterRole(kind), fx.actors.addresses.attester));
-      expect((await verify(d.id, { requiredAttestations: ["iec62443"] })).reasons).to.deep.equal(["ATTESTER_NOT_TRUSTED"]);
+      expect((await verify(d.id, { requiredAttestations: ["iec62443"] })).reasons).to.deep.equal([
+        "ATTESTER_NOT_TRUSTED",
+      ]);
     });
   });
 
@@ -389,12 +459,17 @@ describe("api over the real indexer (yoga.fetch)", function () {
     it("API keys: 401 UNAUTHENTICATED without or with a wrong key, 200 with a right one; /healthz stays open", async () => {
       const locked = apiFor(fx, { apiKeys: ["k-one", "k-two"] });
       const q = `{ indexerStatus { chainId } }`;
-      for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: "Basic k-one" }] as Record<string, string>[]) {
+      for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: "Basic k-one" }] as Record<
+        string,
+        string
+      >[]) {
         const r = await gql(locked, q, undefined, headers);
         expect(r.status).to.equal(401);
         expect(r.errors![0]!.extensions).to.deep.equal({ code: "UNAUTHENTICATED" });
       }
-      expect((await gql(locked, q, undefined, { authorization: "Bearer k-two" })).data).to.deep.equal({ indexerStatus: { chainId: 31337 } });
+      expect((await gql(locked, q, undefined, { authorization: "Bearer k-two" })).data).to.deep.equal({
+        indexerStatus: { chainId: 31337 },
+      });
       expect((await locked.yoga.fetch("http://api.test/healthz")).status).to.equal(200);
       expect((await locked.yoga.fetch("http://api.test/metrics")).status).to.equal(401);
       locked.close();

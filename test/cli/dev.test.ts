@@ -44,7 +44,11 @@ describe("dtl dev (npm start)", function () {
     tmp?.cleanup();
   });
 
-  const start = (extra: string[] = []) => startDtl(["dev", "--port", String(ports.api), "--chain-port", String(ports.chain), ...extra], { env, cwd: tmp.dir });
+  const start = (extra: string[] = []) =>
+    startDtl(["dev", "--port", String(ports.api), "--chain-port", String(ports.chain), ...extra], {
+      env,
+      cwd: tmp.dir,
+    });
 
   it("prints one banner, serves the demo fleet, and stops everything on Ctrl-C", async function () {
     dev = start();
@@ -60,13 +64,18 @@ describe("dtl dev (npm start)", function () {
     // no private key in the banner, not even the public test ones
     for (const k of HARDHAT_KEYS) expect(out + dev.stderr()).not.to.include(k.slice(2));
     // the demo fleet: every key algorithm, some attested, one suspended, one revoked
-    const rows = [...out.matchAll(/^ {4}(demo-\S+)\s+(secp256k1|p256|ed25519)\s+(ACTIVE|SUSPENDED|REVOKED)\s+(\S+)\s+(0x[0-9a-f]{64})$/gm)];
+    const rows = [
+      ...out.matchAll(
+        /^ {4}(demo-\S+)\s+(secp256k1|p256|ed25519)\s+(ACTIVE|SUSPENDED|REVOKED)\s+(\S+)\s+(0x[0-9a-f]{64})$/gm,
+      ),
+    ];
     expect(new Set(rows.map((r) => r[2]))).to.deep.equal(new Set(["secp256k1", "p256", "ed25519"]));
     expect(rows.filter((r) => r[3] === "SUSPENDED")).to.have.length(1);
     expect(rows.filter((r) => r[3] === "REVOKED")).to.have.length(1);
     expect(rows.filter((r) => r[4] !== "-").length).to.be.greaterThan(1);
     // key files of the demo devices, private
-    for (const r of rows) expect(statSync(path.join(env.DTL_DATA_DIR!, "demo-keys", `${r[1]}.key`)).mode & 0o777).to.equal(0o600);
+    for (const r of rows)
+      expect(statSync(path.join(env.DTL_DATA_DIR!, "demo-keys", `${r[1]}.key`)).mode & 0o777).to.equal(0o600);
     expect(JSON.parse(readFileSync(env.DTL_DEPLOYMENT!, "utf8")).chainId).to.equal(31337);
 
     // the copy-paste lines work as printed
@@ -81,7 +90,10 @@ describe("dtl dev (npm start)", function () {
     expect(audit!.code, audit!.stdout + audit!.stderr).to.equal(0);
     // the tour's default signer on the dev chain: account #0 holds every role
     const suspended = rows.find((r) => r[3] === "SUSPENDED")!;
-    const reinstate = await runDtl(["reinstate", suspended[5]!, "--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!], { cwd: tmp.dir });
+    const reinstate = await runDtl(
+      ["reinstate", suspended[5]!, "--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!],
+      { cwd: tmp.dir },
+    );
     expect(reinstate.code, reinstate.stderr).to.equal(0);
 
     expect(await dev.stop("SIGINT")).to.equal(0);
@@ -99,7 +111,11 @@ describe("dtl dev (npm start)", function () {
     const fresh = JSON.parse(readFileSync(env.DTL_DEPLOYMENT!, "utf8")) as { deployBlockHash: string };
     expect(fresh.deployBlockHash).not.to.equal(oldDeployment.deployBlockHash);
     const graphql = `http://127.0.0.1:${ports.api}/graphql`;
-    const res = await fetch(graphql, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ devices(first: 5) { edges { node { id } } } indexerStatus { deployBlock } }" }) });
+    const res = await fetch(graphql, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ devices(first: 5) { edges { node { id } } } indexerStatus { deployBlock } }" }),
+    });
     const body = (await res.json()) as { data: { devices: { edges: unknown[] } } };
     expect(body.data.devices.edges).to.deep.equal([]);
     expect(await rpcCall(`http://127.0.0.1:${ports.chain}`, "eth_chainId")).to.equal("0x7a69");
@@ -110,9 +126,14 @@ describe("dtl dev (npm start)", function () {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(ports.chain, "127.0.0.1", resolve));
     try {
-      const r = await runDtl(["dev", "--port", String(ports.api), "--chain-port", String(ports.chain)], { env, cwd: tmp.dir });
+      const r = await runDtl(["dev", "--port", String(ports.api), "--chain-port", String(ports.chain)], {
+        env,
+        cwd: tmp.dir,
+      });
       expect(r.code).to.equal(1);
-      expect(r.stderr).to.equal(`dtl: dev: port ${ports.chain} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use --chain-port\n`);
+      expect(r.stderr).to.equal(
+        `dtl: dev: port ${ports.chain} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use --chain-port\n`,
+      );
     } finally {
       await new Promise((resolve) => busy.close(resolve));
     }

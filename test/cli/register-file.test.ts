@@ -27,7 +27,11 @@ describe("dtl register --file", function () {
   let deployment: Deployment;
   let deploymentFile: string;
   let actors: FleetActors;
-  const env = (as: Wallet) => ({ DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_PRIVATE_KEY: as.privateKey });
+  const env = (as: Wallet) => ({
+    DTL_RPC_URL: node.url,
+    DTL_DEPLOYMENT: deploymentFile,
+    DTL_PRIVATE_KEY: as.privateKey,
+  });
   const dtl = (args: string[], as: Wallet = MAKER): Promise<RunResult> => runDtl(args, { env: env(as), cwd: tmp.dir });
   const blockNumber = async () => Number(await node.rpc<string>("eth_blockNumber"));
 
@@ -80,7 +84,9 @@ describe("dtl register --file", function () {
     await first.waitFor(/progress: 50\/500 devices/);
     const code = await first.stop("SIGINT");
     expect(code).to.equal(1);
-    const m = /dtl: register: interrupted after (\d+) devices; run the same command again to resume\n$/.exec(first.stderr());
+    const m = /dtl: register: interrupted after (\d+) devices; run the same command again to resume\n$/.exec(
+      first.stderr(),
+    );
     expect(m, first.stderr()).to.not.equal(null);
     const done = Number(m![1]);
     expect(done % 50).to.equal(0);
@@ -88,7 +94,13 @@ describe("dtl register --file", function () {
 
     const again = await dtl(["register", "--file", file, "--chunk", "200", "--json"]);
     expect(again.code, again.stderr).to.equal(0);
-    const out = again.json<{ registered: number; skipped: number; skippedLines: number[]; transactions: string[]; devices: { line: number; deviceId: string }[] }>();
+    const out = again.json<{
+      registered: number;
+      skipped: number;
+      skippedLines: number[];
+      transactions: string[];
+      devices: { line: number; deviceId: string }[];
+    }>();
     expect(out.skipped).to.equal(done);
     expect(out.skippedLines).to.deep.equal(Array.from({ length: done }, (_, i) => i + 2));
     expect(out.registered).to.equal(500 - done);
@@ -97,7 +109,9 @@ describe("dtl register --file", function () {
     const ids = devices.map((d) => deviceIdFor(MAKER.address, d.serial));
     expect(out.devices.map((d) => d.deviceId)).to.deep.equal(ids);
     const onChain = await readDevices(createRpcClient(node.url), deployment.registry, ids);
-    expect(onChain.every((d) => d.status === "ACTIVE" && d.manufacturer === MAKER.address && d.eventCount === 1)).to.equal(true);
+    expect(
+      onChain.every((d) => d.status === "ACTIVE" && d.manufacturer === MAKER.address && d.eventCount === 1),
+    ).to.equal(true);
     expect(onChain.map((d) => d.keyAlgorithm)).to.deep.equal(devices.map((_, i) => (i % 3) + 1));
 
     const third = await dtl(["register", "--file", file]);
@@ -112,7 +126,10 @@ describe("dtl register --file", function () {
     writeFileSync(file, JSON.stringify(devices));
     const r = await dtl(["register", "--file", file, "--json"]);
     expect(r.code, r.stderr).to.equal(0);
-    const logs = await actors.provider.getLogs({ address: deployment.registry, topics: [null, deviceIdFor(MAKER.address, "JSON-00002")] });
+    const logs = await actors.provider.getLogs({
+      address: deployment.registry,
+      topics: [null, deviceIdFor(MAKER.address, "JSON-00002")],
+    });
     expect(logs).to.have.length(1);
     const ev = actors.registry.manufacturer.interface.parseLog(logs[0]!)!;
     expect(ev.args.keyHash).to.equal(keyHash(2, devices[1]!.publicKey));
@@ -121,7 +138,9 @@ describe("dtl register --file", function () {
     writeFileSync(bad, JSON.stringify([{ ...devices[0], serial: "J-X", colour: "red" }]));
     const b = await dtl(["register", "--file", bad]);
     expect(b.code).to.equal(1);
-    expect(b.stderr).to.equal(`bad.json item 1: unknown field "colour" (expected serial, alg, publicKey, firmware, segment)\ndtl: ${bad}: 1 bad row; nothing was sent\n`);
+    expect(b.stderr).to.equal(
+      `bad.json item 1: unknown field "colour" (expected serial, alg, publicKey, firmware, segment)\ndtl: ${bad}: 1 bad row; nothing was sent\n`,
+    );
   });
 
   it("names the file lines of a chunk the registry refuses", async function () {
@@ -136,7 +155,15 @@ describe("dtl register --file", function () {
   it("refuses rows whose id another manufacturer holds", async function () {
     const devices = makeDevices(2, "TAKEN");
     const squatted = deviceIdFor(MAKER.address, devices[1]!.serial);
-    await (await actors.registry.manufacturer2.getFunction("registerDevice")(squatted, 1, keyHash(1, makeDevices(1)[0]!.publicKey), firmwareHash("x"), "0x" + "00".repeat(32))).wait();
+    await (
+      await actors.registry.manufacturer2.getFunction("registerDevice")(
+        squatted,
+        1,
+        keyHash(1, makeDevices(1)[0]!.publicKey),
+        firmwareHash("x"),
+        "0x" + "00".repeat(32),
+      )
+    ).wait();
     const file = writeCsv(path.join(tmp.dir, "taken.csv"), devices);
     const r = await dtl(["register", "--file", file]);
     expect(r.code).to.equal(1);

@@ -16,7 +16,13 @@ import { startJsonProxy, type Proxy } from "../helpers/cli-proxy";
 import { ensureBuilt, runDtl, startDtl, tempDir, type RunResult, type RunningDtl } from "../helpers/cli-run";
 import { deployFleetRegistry, writeFleet } from "../helpers/fleet";
 
-const [, MAKER, , ATTESTER, OFFICER] = HARDHAT_KEYS.map((k) => new Wallet(k)) as Wallet[] as [Wallet, Wallet, Wallet, Wallet, Wallet];
+const [, MAKER, , ATTESTER, OFFICER] = HARDHAT_KEYS.map((k) => new Wallet(k)) as Wallet[] as [
+  Wallet,
+  Wallet,
+  Wallet,
+  Wallet,
+  Wallet,
+];
 
 interface AuditJson {
   consistent: boolean;
@@ -36,7 +42,16 @@ describe("dtl serve + verify / challenge / history / audit", function () {
   const keys: Record<string, string> = {};
   const ids: Record<string, string> = {};
   const dtl = (args: string[], as: Wallet | null = null, env: Record<string, string> = {}): Promise<RunResult> =>
-    runDtl(args, { env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_API_URL: apiUrl, DTL_PRIVATE_KEY: as?.privateKey, ...env }, cwd: tmp.dir });
+    runDtl(args, {
+      env: {
+        DTL_RPC_URL: node.url,
+        DTL_DEPLOYMENT: deploymentFile,
+        DTL_API_URL: apiUrl,
+        DTL_PRIVATE_KEY: as?.privateKey,
+        ...env,
+      },
+      cwd: tmp.dir,
+    });
   const ok = async (p: Promise<RunResult>): Promise<RunResult> => {
     const r = await p;
     expect(r.code, r.stderr).to.equal(0);
@@ -46,7 +61,11 @@ describe("dtl serve + verify / challenge / history / audit", function () {
   const synced = async () => {
     const head = Number(await node.rpc<string>("eth_blockNumber"));
     for (let i = 0; i < 200; i++) {
-      const res = await fetch(apiUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ indexerStatus { indexedBlock } }" }) });
+      const res = await fetch(apiUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query: "{ indexerStatus { indexedBlock } }" }),
+      });
       const { data } = (await res.json()) as { data: { indexerStatus: { indexedBlock: number } } };
       if (data.indexerStatus.indexedBlock >= head) return;
       await new Promise((r) => setTimeout(r, 50));
@@ -64,17 +83,38 @@ describe("dtl serve + verify / challenge / history / audit", function () {
     await writeFleet(fleet.actors, { devices: 40 });
     apiUrl = "http://127.0.0.1:1/graphql"; // set once serve is up
     // three devices with real keys, each with a small history
-    for (const [name, alg] of [["A", "p256"], ["B", "ed25519"], ["C", "secp256k1"]] as const) {
+    for (const [name, alg] of [
+      ["A", "p256"],
+      ["B", "ed25519"],
+      ["C", "secp256k1"],
+    ] as const) {
       keys[name] = path.join(tmp.dir, `${name}.key`);
       await ok(dtl(["device", "keygen", "--alg", alg, "--out", keys[name]!]));
-      await ok(dtl(["register", "--serial", `SN-${name}`, "--key", keys[name]!, "--firmware", firmwareHash("1"), "--segment", "plant-9"], MAKER));
+      await ok(
+        dtl(
+          [
+            "register",
+            "--serial",
+            `SN-${name}`,
+            "--key",
+            keys[name]!,
+            "--firmware",
+            firmwareHash("1"),
+            "--segment",
+            "plant-9",
+          ],
+          MAKER,
+        ),
+      );
       ids[name] = deviceIdFor(MAKER.address, `SN-${name}`);
     }
     await ok(dtl(["suspend", ids.A!, "--reason", "anomaly-detected"], OFFICER));
     await ok(dtl(["reinstate", ids.A!], OFFICER));
     await ok(dtl(["attest", ids.B!, "--kind", "firmware", "--evidence", randomHex32()], ATTESTER));
     await ok(dtl(["update-firmware", ids.B!, "--firmware", firmwareHash("2")], MAKER));
-    await ok(dtl(["attest", ids.C!, "--kind", "firmware", "--evidence", randomHex32(), "--expires-in", "30d"], ATTESTER));
+    await ok(
+      dtl(["attest", ids.C!, "--kind", "firmware", "--evidence", randomHex32(), "--expires-in", "30d"], ATTESTER),
+    );
     await ok(dtl(["update-firmware", ids.C!, "--firmware", firmwareHash("2")], MAKER));
 
     const port = await freePort();
@@ -94,19 +134,31 @@ describe("dtl serve + verify / challenge / history / audit", function () {
 
   describe("serve", function () {
     it("announces where it indexes and listens", function () {
-      expect(serve.stderr()).to.include(`dtl serve: indexing registry ${deployment.registry} on chain 31337 (${node.url}) into ${path.join(tmp.dir, "index")}; GraphQL at ${apiUrl}`);
+      expect(serve.stderr()).to.include(
+        `dtl serve: indexing registry ${deployment.registry} on chain 31337 (${node.url}) into ${path.join(tmp.dir, "index")}; GraphQL at ${apiUrl}`,
+      );
     });
 
     it("refuses a store that mirrors another registry, naming --rebuild", async function () {
       const other = await deployFleetRegistry(node.url);
       const otherFile = writeDeployment(other.deployment, path.join(tmp.dir, "other.json"));
       const dir = path.join(tmp.dir, "index-2");
-      const first = startDtl(["serve", "--port", String(await freePort()), "--data-dir", dir], { env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_LOG_LEVEL: "silent" }, cwd: tmp.dir });
+      const first = startDtl(["serve", "--port", String(await freePort()), "--data-dir", dir], {
+        env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_LOG_LEVEL: "silent" },
+        cwd: tmp.dir,
+      });
       await first.waitFor(/GraphQL at/);
       expect(await first.stop("SIGTERM")).to.equal(0);
-      const r = await runDtl(["serve", "--port", String(await freePort()), "--data-dir", dir], { env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: otherFile, DTL_LOG_LEVEL: "silent" }, cwd: tmp.dir });
+      const r = await runDtl(["serve", "--port", String(await freePort()), "--data-dir", dir], {
+        env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: otherFile, DTL_LOG_LEVEL: "silent" },
+        cwd: tmp.dir,
+      });
       expect(r.code).to.equal(1);
-      expect(r.stderr.trim()).to.match(new RegExp(`^dtl: the store ${dir.replace(/[/.]/g, "\\$&")} mirrors registry ${deployment.registry} .* use another data dir or rebuild it \\(or run with --rebuild\\)$`));
+      expect(r.stderr.trim()).to.match(
+        new RegExp(
+          `^dtl: the store ${dir.replace(/[/.]/g, "\\$&")} mirrors registry ${deployment.registry} .* use another data dir or rebuild it \\(or run with --rebuild\\)$`,
+        ),
+      );
     });
   });
 
@@ -115,11 +167,24 @@ describe("dtl serve + verify / challenge / history / audit", function () {
       const good = await dtl(["verify", ids.C!]);
       expect(good.code).to.equal(0);
       expect(good.stdout.split("\n")[0]).to.match(new RegExp(`^TRUSTED  ${ids.C}  \\(block \\d+, index lag \\d+, 20`));
-      const strict = await dtl(["verify", ids.A!, "--require-attestation", "firmware", "--require-attestation", "iec62443", "--allow-segment", "plant-1"]);
+      const strict = await dtl([
+        "verify",
+        ids.A!,
+        "--require-attestation",
+        "firmware",
+        "--require-attestation",
+        "iec62443",
+        "--allow-segment",
+        "plant-1",
+      ]);
       expect(strict.code).to.equal(3);
       expect(strict.stdout).to.include("\n  - SEGMENT_NOT_ALLOWED: its segment is not in the allowed list\n");
       expect(strict.stdout).to.include("\n  - ATTESTATION_MISSING: a required attestation is missing or revoked\n");
-      const json = (await dtl(["verify", ids.A!, "--require-attestation", "firmware", "--json"])).json<{ trusted: boolean; reasons: string[]; deviceId: string }>();
+      const json = (await dtl(["verify", ids.A!, "--require-attestation", "firmware", "--json"])).json<{
+        trusted: boolean;
+        reasons: string[];
+        deviceId: string;
+      }>();
       expect(json).to.deep.include({ trusted: false, reasons: ["ATTESTATION_MISSING"], deviceId: ids.A });
       const unknown = await dtl(["verify", "0x" + "42".repeat(32), "--json"]);
       expect(unknown.code).to.equal(3);
@@ -137,8 +202,15 @@ describe("dtl serve + verify / challenge / history / audit", function () {
     });
 
     it("runs the challenge–response walk-through from the terminal", async function () {
-      const c = (await ok(dtl(["challenge", ids.C!, "--json"]))).json<{ id: string; message: string; expiresAt: string }>();
-      const pub = (await ok(dtl(["device", "sign", "--key", keys.C!, "--message", c.message, "--json"]))).json<{ publicKey: string; signature: string }>();
+      const c = (await ok(dtl(["challenge", ids.C!, "--json"]))).json<{
+        id: string;
+        message: string;
+        expiresAt: string;
+      }>();
+      const pub = (await ok(dtl(["device", "sign", "--key", keys.C!, "--message", c.message, "--json"]))).json<{
+        publicKey: string;
+        signature: string;
+      }>();
       const proof = ["--challenge", c.id, "--public-key", pub.publicKey, "--signature", pub.signature];
       const noProof = await dtl(["verify", ids.C!, "--require-proof", "--json"]);
       expect(noProof.code).to.equal(3);
@@ -150,8 +222,21 @@ describe("dtl serve + verify / challenge / history / audit", function () {
       expect(again.json<{ reasons: string[] }>().reasons).to.include("CHALLENGE_REUSED");
       // a key that is not the registered one
       const c2 = (await ok(dtl(["challenge", ids.C!, "--json"]))).json<{ id: string; message: string }>();
-      const other = (await ok(dtl(["device", "sign", "--key", keys.A!, "--message", c2.message, "--json"]))).json<{ publicKey: string; signature: string }>();
-      const wrong = await dtl(["verify", ids.C!, "--challenge", c2.id, "--public-key", other.publicKey, "--signature", other.signature, "--json"]);
+      const other = (await ok(dtl(["device", "sign", "--key", keys.A!, "--message", c2.message, "--json"]))).json<{
+        publicKey: string;
+        signature: string;
+      }>();
+      const wrong = await dtl([
+        "verify",
+        ids.C!,
+        "--challenge",
+        c2.id,
+        "--public-key",
+        other.publicKey,
+        "--signature",
+        other.signature,
+        "--json",
+      ]);
       expect(wrong.code).to.equal(3);
       expect(wrong.json<{ reasons: string[] }>().reasons).to.include("KEY_MISMATCH");
     });
@@ -162,10 +247,18 @@ describe("dtl serve + verify / challenge / history / audit", function () {
         dtl(["verify", ids.C!, "--challenge", "x"]),
         dtl(["verify", ids.C!], null, { DTL_API_URL: `http://127.0.0.1:${await freePort()}/graphql` }),
       ]);
-      expect([badId.code, badId.stderr]).to.deep.equal([1, 'dtl: verify: <deviceId> must be 0x followed by 64 hex digits, got "0x12"\n']);
-      expect([half.code, half.stderr]).to.deep.equal([1, "dtl: verify: a proof needs all of --challenge <id>, --public-key <hex> and --signature <hex>\n"]);
+      expect([badId.code, badId.stderr]).to.deep.equal([
+        1,
+        'dtl: verify: <deviceId> must be 0x followed by 64 hex digits, got "0x12"\n',
+      ]);
+      expect([half.code, half.stderr]).to.deep.equal([
+        1,
+        "dtl: verify: a proof needs all of --challenge <id>, --public-key <hex> and --signature <hex>\n",
+      ]);
       expect(down.code).to.equal(1);
-      expect(down.stderr).to.match(/^dtl: cannot reach the API at http:\/\/127\.0\.0\.1:\d+\/graphql: connection refused \(is `dtl serve` or `npm start` running\?\)\n$/);
+      expect(down.stderr).to.match(
+        /^dtl: cannot reach the API at http:\/\/127\.0\.0\.1:\d+\/graphql: connection refused \(is `dtl serve` or `npm start` running\?\)\n$/,
+      );
     });
   });
 
@@ -173,12 +266,23 @@ describe("dtl serve + verify / challenge / history / audit", function () {
     it("prints every entry with block, kind and actor, and --json the same", async function () {
       const text = await ok(dtl(["history", ids.A!]));
       const lines = text.stdout.trimEnd().split("\n");
-      expect(lines[0]).to.match(new RegExp(`^${ids.A}  ACTIVE  manufacturer ${MAKER.address}  3 events  head 0x[0-9a-f]{64}  \\(block \\d+\\)$`));
-      expect(lines.slice(1).map((l) => l.split(/\s+/)[5])).to.deep.equal(["DEVICE_REGISTERED", "DEVICE_SUSPENDED", "DEVICE_REINSTATED"]);
+      expect(lines[0]).to.match(
+        new RegExp(
+          `^${ids.A}  ACTIVE  manufacturer ${MAKER.address}  3 events  head 0x[0-9a-f]{64}  \\(block \\d+\\)$`,
+        ),
+      );
+      expect(lines.slice(1).map((l) => l.split(/\s+/)[5])).to.deep.equal([
+        "DEVICE_REGISTERED",
+        "DEVICE_SUSPENDED",
+        "DEVICE_REINSTATED",
+      ]);
       expect(lines[1]).to.include("alg=p256");
       expect(lines[1]).to.include("segment=plant-9");
       expect(lines[2]).to.include(`by ${OFFICER.address}  reason=anomaly-detected`);
-      const json = (await ok(dtl(["history", ids.A!, "--json"]))).json<{ entries: { seq: number; kind: string; headAfter: string }[]; historyHead: string }>();
+      const json = (await ok(dtl(["history", ids.A!, "--json"]))).json<{
+        entries: { seq: number; kind: string; headAfter: string }[];
+        historyHead: string;
+      }>();
       expect(json.entries.map((e) => e.seq)).to.deep.equal([1, 2, 3]);
       expect(json.entries[2]!.headAfter).to.equal(json.historyHead);
       const r = await dtl(["history", "0x" + "42".repeat(32)]);
@@ -204,12 +308,17 @@ describe("dtl serve + verify / challenge / history / audit", function () {
       expect(rep.digest.api).to.equal(rep.digest.replayed);
       const text = await dtl(["audit"]);
       expect(text.code).to.equal(0);
-      expect(text.stdout.trimEnd().split("\n").pop()).to.equal("CONSISTENT: 43 device histories, their on-chain heads and the API's digest agree with the chain");
+      expect(text.stdout.trimEnd().split("\n").pop()).to.equal(
+        "CONSISTENT: 43 device histories, their on-chain heads and the API's digest agree with the chain",
+      );
     });
 
     it("catches a tampering API: an altered entry, a dropped one and two reordered (exit 4)", async function () {
       await synced();
-      const history = async (id: string) => (await ok(dtl(["history", id, "--json"]))).json<{ entries: { seq: number; blockNumber: number; kind: string }[] }>().entries;
+      const history = async (id: string) =>
+        (await ok(dtl(["history", id, "--json"]))).json<{
+          entries: { seq: number; blockNumber: number; kind: string }[];
+        }>().entries;
       const [a, b, c] = [await history(ids.A!), await history(ids.B!), await history(ids.C!)];
       type Edges = { node: { seq: number; fields: Record<string, unknown> } }[];
       proxy = await startJsonProxy(apiUrl, (req, answer) => {
@@ -236,7 +345,13 @@ describe("dtl serve + verify / challenge / history / audit", function () {
         },
       ]);
       expect(by(ids.B!)).to.deep.equal([
-        { deviceId: ids.B, block: b[1]!.blockNumber, seq: 2, source: "api", message: `the API's history lacks #2 ATTESTED (block ${b[1]!.blockNumber}, log 0)` },
+        {
+          deviceId: ids.B,
+          block: b[1]!.blockNumber,
+          seq: 2,
+          source: "api",
+          message: `the API's history lacks #2 ATTESTED (block ${b[1]!.blockNumber}, log 0)`,
+        },
       ]);
       expect(by(ids.C!)).to.deep.equal([
         {
@@ -251,7 +366,9 @@ describe("dtl serve + verify / challenge / history / audit", function () {
       // the text report names each device and block, then the verdict
       const text = await dtl(["audit"], null, { DTL_API_URL: proxy.url });
       expect(text.code).to.equal(4);
-      expect(text.stdout).to.include(`  ✗ device ${ids.B} block ${b[1]!.blockNumber} entry #2 [api]: the API's history lacks #2 ATTESTED`);
+      expect(text.stdout).to.include(
+        `  ✗ device ${ids.B} block ${b[1]!.blockNumber} entry #2 [api]: the API's history lacks #2 ATTESTED`,
+      );
       expect(text.stdout.trimEnd().split("\n").pop()).to.equal("INCONSISTENT: 3 differences");
     });
 
@@ -267,7 +384,11 @@ describe("dtl serve + verify / challenge / history / audit", function () {
       expect(r.code).to.equal(4);
       const rep = r.json<AuditJson>();
       expect(rep.problems).to.deep.equal([
-        { block: rep.block, source: "api", message: `the API's state digest at block ${rep.block} is ${fake}, the replay computes ${rep.digest.replayed}` },
+        {
+          block: rep.block,
+          source: "api",
+          message: `the API's state digest at block ${rep.block} is ${fake}, the replay computes ${rep.digest.replayed}`,
+        },
       ]);
     });
   });

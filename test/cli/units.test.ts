@@ -23,7 +23,9 @@ describe("CLI units", function () {
   describe("decodeRevert", function () {
     it("decodes a registry error with its arguments and status names", function () {
       const data = registryInterface.encodeErrorResult("DeviceRegistryDeviceNotActive", [ID, 2]);
-      expect(formatRevert(decodeRevert(data)!)).to.equal(`DeviceRegistryDeviceNotActive(deviceId=${ID}, status=SUSPENDED)`);
+      expect(formatRevert(decodeRevert(data)!)).to.equal(
+        `DeviceRegistryDeviceNotActive(deviceId=${ID}, status=SUSPENDED)`,
+      );
     });
 
     it("decodes a batch failure down to the item's own error", function () {
@@ -36,12 +38,19 @@ describe("CLI units", function () {
     it("names OpenZeppelin's missing role, attester roles when told the kind", function () {
       const role = attesterRole(encodeBytes32String("firmware"));
       const data = registryInterface.encodeErrorResult("AccessControlUnauthorizedAccount", [ACCOUNT, role]);
-      expect(formatRevert(decodeRevert(data)!)).to.equal(`AccessControlUnauthorizedAccount(account=${ACCOUNT}, neededRole=${role})`);
+      expect(formatRevert(decodeRevert(data)!)).to.equal(
+        `AccessControlUnauthorizedAccount(account=${ACCOUNT}, neededRole=${role})`,
+      );
       expect(formatRevert(decodeRevert(data, { [role]: "ATTESTER_ROLE(firmware)" })!)).to.equal(
         `AccessControlUnauthorizedAccount(account=${ACCOUNT}, neededRole=ATTESTER_ROLE(firmware))`,
       );
-      const maker = registryInterface.encodeErrorResult("AccessControlUnauthorizedAccount", [ACCOUNT, id("MANUFACTURER_ROLE")]);
-      expect(formatRevert(decodeRevert(maker)!)).to.equal(`AccessControlUnauthorizedAccount(account=${ACCOUNT}, neededRole=MANUFACTURER_ROLE)`);
+      const maker = registryInterface.encodeErrorResult("AccessControlUnauthorizedAccount", [
+        ACCOUNT,
+        id("MANUFACTURER_ROLE"),
+      ]);
+      expect(formatRevert(decodeRevert(maker)!)).to.equal(
+        `AccessControlUnauthorizedAccount(account=${ACCOUNT}, neededRole=MANUFACTURER_ROLE)`,
+      );
     });
 
     it("finds revert data nested in a provider error, and leaves unknown data alone", function () {
@@ -50,7 +59,9 @@ describe("CLI units", function () {
       expect(describeChainError(err)).to.equal(`registry refused: DeviceRegistryUnknownDevice(deviceId=${ID})`);
       const foreign = new Interface(["error Nope(uint256)"]).encodeErrorResult("Nope", [1]);
       expect(decodeRevert(foreign)).to.equal(undefined);
-      expect(describeChainError({ code: "CALL_EXCEPTION", data: foreign })).to.equal(`the transaction reverted without a reason the registry ABI knows (data ${foreign})`);
+      expect(describeChainError({ code: "CALL_EXCEPTION", data: foreign })).to.equal(
+        `the transaction reverted without a reason the registry ABI knows (data ${foreign})`,
+      );
       const text = "0x08c379a0" + AbiCoder.defaultAbiCoder().encode(["string"], ["plain reason"]).slice(2);
       expect(formatRevert(decodeRevert(text)!)).to.equal("plain reason");
     });
@@ -58,7 +69,11 @@ describe("CLI units", function () {
 
   describe("loadConfig", function () {
     it("takes flags over env over defaults", function () {
-      const c = loadConfig(["chain", "server", "client"], { rpc: "http://node:1" }, { DTL_RPC_URL: "http://env:2", DTL_PORT: "4100" });
+      const c = loadConfig(
+        ["chain", "server", "client"],
+        { rpc: "http://node:1" },
+        { DTL_RPC_URL: "http://env:2", DTL_PORT: "4100" },
+      );
       expect(c.chain).to.deep.equal({ rpcUrl: "http://node:1" });
       expect(c.server).to.include({ host: "127.0.0.1", port: 4100, maxLagBlocks: 2, logLevel: "info" });
       expect(c.client.apiUrl).to.equal("http://127.0.0.1:4100/graphql");
@@ -67,7 +82,17 @@ describe("CLI units", function () {
     it("reports every bad value, one line each, naming where it came from, never a secret", function () {
       let err: unknown;
       try {
-        loadConfig(["chain", "indexer", "server", "signer"], { port: "99999" }, { DTL_RPC_URL: "nope", DTL_CONFIRMATIONS: "-1", DTL_API_KEYS: "short", DTL_PRIVATE_KEY: "0xsecret", DTL_LOG_LEVEL: "loud" });
+        loadConfig(
+          ["chain", "indexer", "server", "signer"],
+          { port: "99999" },
+          {
+            DTL_RPC_URL: "nope",
+            DTL_CONFIRMATIONS: "-1",
+            DTL_API_KEYS: "short",
+            DTL_PRIVATE_KEY: "0xsecret",
+            DTL_LOG_LEVEL: "loud",
+          },
+        );
       } catch (e) {
         err = e;
       }
@@ -101,7 +126,11 @@ describe("CLI units", function () {
         expect(readDeviceFile(file)).to.deep.equal({
           ok: false,
           badRows: 0,
-          problems: ['d.csv:1: unknown column "algo" (expected serial,alg,publicKey,firmware,segment)', 'd.csv:1: missing column "alg"', 'd.csv:1: missing column "firmware"'],
+          problems: [
+            'd.csv:1: unknown column "algo" (expected serial,alg,publicKey,firmware,segment)',
+            'd.csv:1: missing column "alg"',
+            'd.csv:1: missing column "firmware"',
+          ],
         });
         writeFileSync(file, toCsv(makeDevices(2)));
         const ok = readDeviceFile(file);
@@ -119,7 +148,14 @@ describe("CLI units", function () {
     const fakeIo = (tty: boolean) => {
       const err: string[] = [];
       const raw: string[] = [];
-      const io: Io = { out: () => undefined, err: (l) => err.push(l), json: () => undefined, errRaw: (t) => raw.push(t), stderrIsTty: tty, stdinIsTty: false };
+      const io: Io = {
+        out: () => undefined,
+        err: (l) => err.push(l),
+        json: () => undefined,
+        errRaw: (t) => raw.push(t),
+        stderrIsTty: tty,
+        stdinIsTty: false,
+      };
       return { io, err, raw };
     };
 
@@ -130,7 +166,10 @@ describe("CLI units", function () {
       now = 2000;
       p.update(400);
       p.finish();
-      expect(raw).to.deep.equal([`\r[############..................] 400/1,000 devices 40%  200/s  ETA 3s\x1b[K`, "\n"]);
+      expect(raw).to.deep.equal([
+        `\r[############..................] 400/1,000 devices 40%  200/s  ETA 3s\x1b[K`,
+        "\n",
+      ]);
     });
 
     it("prints plain lines elsewhere", function () {
@@ -142,7 +181,10 @@ describe("CLI units", function () {
       now = 50_000;
       p.update(10_000);
       p.finish();
-      expect(err).to.deep.equal(["progress: 2,000/10,000 devices 20%  200/s  ETA 40s", "progress: 10,000/10,000 devices 100%  200/s  ETA 0s"]);
+      expect(err).to.deep.equal([
+        "progress: 2,000/10,000 devices 20%  200/s  ETA 40s",
+        "progress: 10,000/10,000 devices 100%  200/s  ETA 0s",
+      ]);
       expect(raw).to.deep.equal([]);
     });
   });

@@ -77,7 +77,15 @@ export async function registerTestDevice(
   const segment = opts.segment ?? "plant-1/hvac";
   const reg = actors.registry[opts.by ?? "manufacturer"];
   const alg = KEY_ALGORITHMS[pair.algorithm];
-  await (await reg.getFunction("registerDevice")(id, alg, keyHash(alg, pair.publicKey), firmware, encodeBytes32String(segment))).wait();
+  await (
+    await reg.getFunction("registerDevice")(
+      id,
+      alg,
+      keyHash(alg, pair.publicKey),
+      firmware,
+      encodeBytes32String(segment),
+    )
+  ).wait();
   return { id, pair, firmware, segment };
 }
 
@@ -96,7 +104,11 @@ export async function gql<T = Record<string, unknown>>(
 ): Promise<GqlResult<T>> {
   const res = await api.yoga.fetch("http://api.test/graphql", {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/graphql-response+json, application/json", ...headers },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/graphql-response+json, application/json",
+      ...headers,
+    },
     body: JSON.stringify({ query, variables }),
   });
   return { status: res.status, ...((await res.json()) as object) };
@@ -111,7 +123,11 @@ export async function httpGql<T = Record<string, unknown>>(
 ): Promise<GqlResult<T>> {
   const res = await fetch(`${url}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json", accept: "application/graphql-response+json, application/json", ...headers },
+    headers: {
+      "content-type": "application/json",
+      accept: "application/graphql-response+json, application/json",
+      ...headers,
+    },
     body: JSON.stringify({ query, variables }),
   });
   return { status: res.status, ...((await res.json()) as object) };

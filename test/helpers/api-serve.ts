@@ -19,7 +19,12 @@ interface ApiConfig {
 }
 
 async function serveApi(cfg: ApiConfig): Promise<() => Promise<void>> {
-  const indexer = await createIndexer({ rpcUrl: cfg.rpcUrl, deployment: cfg.deployment, dataDir: cfg.dataDir, pollMs: cfg.pollMs ?? 20 });
+  const indexer = await createIndexer({
+    rpcUrl: cfg.rpcUrl,
+    deployment: cfg.deployment,
+    dataDir: cfg.dataDir,
+    pollMs: cfg.pollMs ?? 20,
+  });
   await indexer.start();
   await indexer.caughtUp(300_000);
   const server = await startApiServer({ store: indexer.store, port: 0, graphiql: false, maxLagBlocks: 2 });
@@ -31,7 +36,9 @@ async function serveApi(cfg: ApiConfig): Promise<() => Promise<void>> {
 }
 
 async function serveFloor(): Promise<() => Promise<void>> {
-  const yoga = createYoga({ schema: createSchema({ typeDefs: "type Query { ok: Boolean! }", resolvers: { Query: { ok: () => true } } }) });
+  const yoga = createYoga({
+    schema: createSchema({ typeDefs: "type Query { ok: Boolean! }", resolvers: { Query: { ok: () => true } } }),
+  });
   const server = createServer(yoga);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const addr = server.address();
@@ -41,7 +48,12 @@ async function serveFloor(): Promise<() => Promise<void>> {
 
 async function main(): Promise<void> {
   const mode = process.argv[2];
-  const stop = mode === "floor" ? await serveFloor() : mode === "api" ? await serveApi(JSON.parse(process.argv[3] ?? "{}") as ApiConfig) : undefined;
+  const stop =
+    mode === "floor"
+      ? await serveFloor()
+      : mode === "api"
+        ? await serveApi(JSON.parse(process.argv[3] ?? "{}") as ApiConfig)
+        : undefined;
   if (!stop) throw new Error(`usage: api-serve api '<json config>' | floor`);
   const shutdown = () => {
     stop().then(

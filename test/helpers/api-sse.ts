@@ -8,7 +8,12 @@ export interface SseSubscription<T> {
   close(): void;
 }
 
-export async function subscribeSse<T>(url: string, query: string, variables?: Record<string, unknown>, headers: Record<string, string> = {}): Promise<SseSubscription<T>> {
+export async function subscribeSse<T>(
+  url: string,
+  query: string,
+  variables?: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<SseSubscription<T>> {
   const ac = new AbortController();
   const res = await fetch(`${url}/graphql`, {
     method: "POST",
@@ -36,8 +41,14 @@ export async function subscribeSse<T>(url: string, query: string, variables?: Re
           const frame = buf.slice(0, idx);
           buf = buf.slice(idx + 2);
           const lines = frame.split("\n");
-          const event = lines.find((l) => l.startsWith("event:"))?.slice(6).trim();
-          const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("\n");
+          const event = lines
+            .find((l) => l.startsWith("event:"))
+            ?.slice(6)
+            .trim();
+          const data = lines
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5).trim())
+            .join("\n");
           if (event === "next" && data) deliver(JSON.parse(data) as T);
         }
       }

@@ -32,7 +32,12 @@ export function makeDevices(n: number, prefix = "SN"): CsvDevice[] {
 }
 
 export function toCsv(devices: readonly CsvDevice[]): string {
-  return ["serial,alg,publicKey,firmware,segment", ...devices.map((d) => [d.serial, d.alg, d.publicKey, d.firmware, d.segment].join(","))].join("\n") + "\n";
+  return (
+    [
+      "serial,alg,publicKey,firmware,segment",
+      ...devices.map((d) => [d.serial, d.alg, d.publicKey, d.firmware, d.segment].join(",")),
+    ].join("\n") + "\n"
+  );
 }
 
 export function writeCsv(file: string, devices: readonly CsvDevice[]): string {

@@ -26,7 +26,11 @@ export async function startJsonProxy(target: string, rewrite: Rewrite): Promise<
         const reqText = await body(req);
         const upstream = await fetch(new URL(req.url ?? "/", target), {
           method: req.method,
-          headers: { "content-type": "application/json", accept: "application/json", ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) },
+          headers: {
+            "content-type": "application/json",
+            accept: "application/json",
+            ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+          },
           body: req.method === "GET" || req.method === "HEAD" ? undefined : reqText,
         });
         const text = await upstream.text();

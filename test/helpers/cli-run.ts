@@ -15,8 +15,12 @@ let built = false;
 /** Compiles the CLI to dist/ (`npm run build`: bin/build.js) once per process, so tests run current code. */
 export function ensureBuilt(): void {
   if (built) return;
-  const res = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "bin/build.js")], { cwd: PROJECT_ROOT, encoding: "utf8" });
-  if (res.status !== 0 || !existsSync(path.join(PROJECT_ROOT, "dist/cli/main.js"))) throw new Error(`building the CLI failed:\n${res.stdout}${res.stderr}`);
+  const res = spawnSync(process.execPath, [path.join(PROJECT_ROOT, "bin/build.js")], {
+    cwd: PROJECT_ROOT,
+    encoding: "utf8",
+  });
+  if (res.status !== 0 || !existsSync(path.join(PROJECT_ROOT, "dist/cli/main.js")))
+    throw new Error(`building the CLI failed:\n${res.stdout}${res.stderr}`);
   built = true;
 }
 
@@ -46,7 +50,11 @@ export interface RunOptions {
 /** Runs `dtl <args>` to completion. */
 export function runDtl(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DTL_BIN, ...args], { cwd: opts.cwd ?? PROJECT_ROOT, env: cleanEnv(opts.env), stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [DTL_BIN, ...args], {
+      cwd: opts.cwd ?? PROJECT_ROOT,
+      env: cleanEnv(opts.env),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -85,7 +93,11 @@ export interface RunningDtl {
 
 /** Starts a long-running `dtl` command (serve, dev, register of a big file). */
 export function startDtl(args: readonly string[], opts: RunOptions = {}): RunningDtl {
-  const proc = spawn(process.execPath, [DTL_BIN, ...args], { cwd: opts.cwd ?? PROJECT_ROOT, env: cleanEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [DTL_BIN, ...args], {
+    cwd: opts.cwd ?? PROJECT_ROOT,
+    env: cleanEnv(opts.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   const waiters = new Set<() => void>();
@@ -98,7 +110,9 @@ export function startDtl(args: readonly string[], opts: RunOptions = {}): Runnin
     err += c.toString();
     poke();
   });
-  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code, sig) => resolve(code ?? (sig ? 128 : null))));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once("exit", (code, sig) => resolve(code ?? (sig ? 128 : null))),
+  );
   void exited.then(poke);
   return {
     proc,
@@ -110,9 +124,13 @@ export function startDtl(args: readonly string[], opts: RunOptions = {}): Runnin
         const check = () => {
           const m = (out + err).match(pattern);
           if (m) done(() => resolve(m));
-          else if (proc.exitCode !== null || proc.signalCode !== null) done(() => reject(new Error(`dtl ${args.join(" ")} exited before ${pattern}:\n${out}\n${err}`)));
+          else if (proc.exitCode !== null || proc.signalCode !== null)
+            done(() => reject(new Error(`dtl ${args.join(" ")} exited before ${pattern}:\n${out}\n${err}`)));
         };
-        const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${pattern}:\n${out}\n${err}`))), timeoutMs);
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`timed out waiting for ${pattern}:\n${out}\n${err}`))),
+          timeoutMs,
+        );
         const done = (f: () => void) => {
           clearTimeout(timer);
           waiters.delete(check);

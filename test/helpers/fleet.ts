@@ -3,7 +3,16 @@
  * mixed fleet (registrations, attestations, suspensions, revocations) in batches of up to 100
  * events per transaction — the fast way to make tens of thousands of events.
  */
-import { Contract, JsonRpcProvider, NonceManager, Wallet, encodeBytes32String, hexlify, keccak256, toUtf8Bytes } from "ethers";
+import {
+  Contract,
+  JsonRpcProvider,
+  NonceManager,
+  Wallet,
+  encodeBytes32String,
+  hexlify,
+  keccak256,
+  toUtf8Bytes,
+} from "ethers";
 import { registryAbi } from "../../common/abi";
 import type { Deployment } from "../../common/deployment";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE, attesterRole } from "../../common/roles";
@@ -26,7 +35,12 @@ export const FLEET_KINDS = ["firmware", "iec62443"] as const;
 
 /** A provider that sends one request per HTTP call (ethers' 10 ms batching costs ~5× in tx/s). */
 export function fastProvider(url: string): JsonRpcProvider {
-  return new JsonRpcProvider(url, undefined, { batchMaxCount: 1, staticNetwork: true, cacheTimeout: -1, pollingInterval: 50 });
+  return new JsonRpcProvider(url, undefined, {
+    batchMaxCount: 1,
+    staticNetwork: true,
+    cacheTimeout: -1,
+    pollingInterval: 50,
+  });
 }
 
 /** Deploys a registry and grants the standard test roles (accounts 0..4 of the hardhat node). */
@@ -62,7 +76,13 @@ export async function deployFleetRegistry(url: string): Promise<{ deployment: De
       attester,
       officer,
       addresses,
-      registry: { admin: reg, manufacturer: at(manufacturer), manufacturer2: at(manufacturer2), attester: at(attester), officer: at(officer) },
+      registry: {
+        admin: reg,
+        manufacturer: at(manufacturer),
+        manufacturer2: at(manufacturer2),
+        attester: at(attester),
+        officer: at(officer),
+      },
     },
   };
 }
@@ -131,7 +151,12 @@ export async function writeFleet(actors: FleetActors, opts: FleetOptions): Promi
   const attested = ids.filter((_, i) => i % Math.max(1, Math.round(1 / (opts.attestedFraction ?? 0.5))) === 0);
   const kind = encodeBytes32String("firmware");
   for (const c of chunks(attested, batch)) {
-    const reqs = c.map((id, i) => ({ deviceId: id, kind, evidenceHash: testHash(`${id}/evidence`), expiresAt: i % 2 ? 0 : 4_000_000_000 }));
+    const reqs = c.map((id, i) => ({
+      deviceId: id,
+      kind,
+      evidenceHash: testHash(`${id}/evidence`),
+      expiresAt: i % 2 ? 0 : 4_000_000_000,
+    }));
     await (await actors.registry.attester.getFunction("attestDevices")(reqs, { gasLimit: 16_000_000 })).wait();
     events += c.length;
   }

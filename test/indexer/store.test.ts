@@ -223,7 +223,11 @@ describe("indexer: store mirrors the chain", function () {
     try {
       expect(await reader.getDevice(id)).to.deep.equal(device);
       expect(await reader.getHistory(id, 100)).to.deep.equal(history);
-      expect(reader.status()).to.include({ indexedBlock: status.indexedBlock, indexedBlockHash: status.indexedBlockHash, digest: status.digest });
+      expect(reader.status()).to.include({
+        indexedBlock: status.indexedBlock,
+        indexedBlockHash: status.indexedBlockHash,
+        digest: status.digest,
+      });
     } finally {
       await reader.close();
     }

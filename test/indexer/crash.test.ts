@@ -14,6 +14,7 @@ import {
   writeSingleOps,
   type FleetChain,
 } from "../helpers/indexer-scenario";
+import { prng, testSeed } from "../helpers/seed";
 
 describe("indexer: crash safety (SIGKILL during backfill)", function () {
   this.timeout(240_000);
@@ -43,6 +44,8 @@ describe("indexer: crash safety (SIGKILL during backfill)", function () {
   });
 
   it("ends, after 12 kills and restarts, with the store of an uninterrupted run", async function () {
+    const seed = testSeed();
+    const random = prng(seed);
     const dir = tempDir();
     const env = {
       DTL_RPC_URL: chain.node.url,
@@ -63,10 +66,10 @@ describe("indexer: crash safety (SIGKILL during backfill)", function () {
         const started = await p.waitFor((l) => l.msg === "indexer started");
         progress.push(started.events as number);
         // let it commit 1–3 ranges, then kill it somewhere inside the next one
-        const commits = 1 + Math.floor(Math.random() * 3);
+        const commits = 1 + Math.floor(random() * 3);
         let seen = 0;
         await p.waitFor((l) => l.msg === "applied" && ++seen >= commits, 30_000);
-        await new Promise((r) => setTimeout(r, Math.random() * 15));
+        await new Promise((r) => setTimeout(r, random() * 15));
       } finally {
         await p.kill("SIGKILL");
       }
@@ -74,7 +77,7 @@ describe("indexer: crash safety (SIGKILL during backfill)", function () {
       const last = (applied[applied.length - 1]?.events as number | undefined) ?? 0;
       if (last < total && !p.lines.some((l) => l.msg === "caught up")) midBackfill++;
     }
-    expect(midBackfill, "kills that landed before the backfill ended").to.be.at.least(10);
+    expect(midBackfill, `kills that landed before the backfill ended (seed ${seed})`).to.be.at.least(10);
     // it made progress across restarts and never went backwards
     expect(progress).to.deep.equal([...progress].sort((a, b) => a - b));
     expect(progress[progress.length - 1]).to.be.greaterThan(0);
@@ -89,6 +92,6 @@ describe("indexer: crash safety (SIGKILL during backfill)", function () {
     const dump = await dumpStore(`${dir}/store`);
     expect(dump.cursor).to.deep.equal(reference.cursor);
     expect(dump.content.length).to.equal(reference.content.length);
-    expect(dump.content).to.deep.equal(reference.content);
+    expect(dump.content, `seed ${seed}`).to.deep.equal(reference.content);
   });
 });

@@ -12,7 +12,7 @@ import { DEVICE_EVENT_TOPICS } from "../../common/abi";
 import { createRpcClient } from "../../common/rpc";
 import { replayRegistry } from "../../indexer/replay";
 import { fetchRegistryLogs, type RawLog } from "../../indexer/source";
-import { seededRandom, startRpcProxy, type Fault, type ProxiedRequest, type RpcProxy } from "../helpers/indexer-proxy";
+import { startRpcProxy, type Fault, type ProxiedRequest, type RpcProxy } from "../helpers/indexer-proxy";
 import {
   dumpStore,
   removeTempDirs,
@@ -21,6 +21,7 @@ import {
   writeSingleOps,
   type FleetChain,
 } from "../helpers/indexer-scenario";
+import { prng, testSeed } from "../helpers/seed";
 
 type GetLogsParams = { fromBlock: string; toBlock: string };
 
@@ -96,8 +97,8 @@ describe("indexer: RPC faults and a lying node", function () {
   });
 
   it("keeps going through drops, delays, 5xx, JSON-RPC errors, range limits and truncation, and converges", async function () {
-    const seed = Number(process.env.DTL_FAULT_SEED ?? Date.now() % 1_000_000);
-    const random = seededRandom(seed);
+    const seed = testSeed();
+    const random = prng(seed);
     const LIMIT = 8;
     let rangeLimited = 0;
     let faulted = 0;

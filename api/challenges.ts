@@ -5,7 +5,7 @@
  * for one more TTL so a replay says CHALLENGE_REUSED / CHALLENGE_EXPIRED rather than UNKNOWN.
  */
 import { randomBytes } from "node:crypto";
-import type { ProofReason } from "./verdict";
+import type { ProofReason } from "./trust-engine";
 
 export interface Challenge {
   id: string;

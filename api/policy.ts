@@ -1,7 +1,7 @@
 /** TrustPolicyInput → TrustPolicy, validated; errors name the offending field. */
 import { toUtf8Bytes } from "ethers";
 import { badInput } from "./errors";
-import type { TrustPolicy } from "./verdict";
+import type { TrustPolicy } from "./trust-engine";
 
 export interface TrustPolicyArg {
   requiredAttestations?: string[] | null;

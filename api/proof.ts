@@ -6,7 +6,7 @@
 import { KeyError, keyHash, verifySignatureFast, type KeyAlgorithm } from "../common/keys";
 import type { DeviceRecord } from "../indexer/types";
 import type { ChallengeStore } from "./challenges";
-import type { ProofOutcome, ProofReason } from "./verdict";
+import type { ProofOutcome, ProofReason } from "./trust-engine";
 
 export interface ProofInput {
   challengeId: string;

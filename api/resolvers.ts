@@ -1,7 +1,6 @@
 /** Resolvers of api/schema.graphql. Store records are served as they are; fields map names/units. */
 import { Repeater } from "graphql-yoga";
-import { KEY_ALGORITHM_NAMES } from "../common/keys";
-import { REASONS, upperSnake } from "../common/codes";
+import { REASONS, keyAlgorithmEnum, upperSnake } from "../common/codes";
 import type { AttestationRecord, DeviceRecord, HistoryEntryRecord, StoreChange } from "../indexer/types";
 import { readConnection } from "./cursor";
 import type { ApiContext } from "./context";
@@ -10,7 +9,7 @@ import { ERROR_CODES, apiError, badInput } from "./errors";
 import { normalizePolicy, type TrustPolicyArg } from "./policy";
 import { checkProof, type ProofInput } from "./proof";
 import { scalarResolvers } from "./scalars";
-import { verdictsFor } from "./trust";
+import { verdictsFor } from "./trust-service";
 import { TooManyChallengesError } from "./challenges";
 
 /** Largest page a connection serves. */
@@ -180,7 +179,7 @@ export const resolvers = {
     },
   },
   Device: {
-    keyAlgorithm: (d: DeviceRecord) => (KEY_ALGORITHM_NAMES[d.keyAlgorithm] ?? "secp256k1").toUpperCase(),
+    keyAlgorithm: (d: DeviceRecord) => keyAlgorithmEnum(d.keyAlgorithm),
     attestations: async (
       d: DeviceRecord,
       args: { kind?: string | null; includeRevoked?: boolean | null },

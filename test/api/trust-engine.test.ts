@@ -6,7 +6,7 @@ import {
   type AttestationWithTrust,
   type TrustInput,
   type VerdictReason,
-} from "../../api/verdict";
+} from "../../api/trust-engine";
 
 const NOW = 1_800_000_000;
 const MANUFACTURER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -239,7 +239,7 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
   },
 ];
 
-describe("api/verdict evaluateTrust", () => {
+describe("api/trust-engine evaluateTrust", () => {
   for (const c of cases) {
     it(`${c.name} → ${c.reasons.length ? c.reasons.join(", ") : "trusted"}`, () => {
       const out = evaluateTrust(c.input);

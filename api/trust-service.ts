@@ -1,5 +1,7 @@
 /**
- * The I/O side of a verdict: reads the device, its attestations (only when the policy needs them)
+ * The I/O side of trust: it reads the store and the clock, then asks the pure api/trust-engine.ts.
+ *
+ * It reads the device, its attestations (only when the policy needs them)
  * and the roles, then calls the pure {@link evaluateTrust}. Shared by verifyDevice and verifyDevices.
  */
 import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
@@ -11,7 +13,7 @@ import {
   type ProofOutcome,
   type TrustPolicy,
   type VerdictReason,
-} from "./verdict";
+} from "./trust-engine";
 
 export interface VerdictView {
   deviceId: string;

@@ -1,4 +1,6 @@
 /**
+ * The pure trust engine (no I/O; api/trust-service.ts does the reading and calls it).
+ *
  * The trust policy engine (DESIGN.md §5): a pure function from what the index says about a device
  * (role look-ups already resolved), the index lag, the policy, the outcome of a proof check and
  * the evaluator's clock to `{ trusted, reasons }`. No I/O here: every input is in the argument.
@@ -6,30 +8,10 @@
  * `trusted` is true only when no reason applies; `reasons` lists every reason that applies, each
  * once, in the order of {@link VERDICT_REASONS}.
  */
+import { VERDICT_REASONS, type VerdictReason } from "../common/codes";
 import type { AttestationRecord, DeviceRecord } from "../indexer/types";
 
-export const VERDICT_REASONS = [
-  "NOT_REGISTERED",
-  "REVOKED",
-  "SUSPENDED",
-  "MANUFACTURER_NOT_TRUSTED",
-  "MANUFACTURER_NOT_ALLOWED",
-  "SEGMENT_NOT_ALLOWED",
-  "FIRMWARE_NOT_ALLOWED",
-  "ATTESTATION_MISSING",
-  "ATTESTATION_EXPIRED",
-  "ATTESTATION_TOO_OLD",
-  "ATTESTER_NOT_TRUSTED",
-  "PROOF_REQUIRED",
-  "KEY_MISMATCH",
-  "BAD_SIGNATURE",
-  "CHALLENGE_UNKNOWN",
-  "CHALLENGE_EXPIRED",
-  "CHALLENGE_REUSED",
-  "CHALLENGE_WRONG_DEVICE",
-  "STALE_INDEX",
-] as const;
-export type VerdictReason = (typeof VERDICT_REASONS)[number];
+export { VERDICT_REASONS, type VerdictReason };
 
 /** Reasons a proof check can yield (see api/proof.ts). */
 export type ProofReason = Extract<

@@ -1,10 +1,16 @@
-/** On-chain codes and their names, one table each (statuses, reasons, event kinds). */
+/**
+ * The one TypeScript source of every enumeration the chain, the API and the CLI share (STYLE 19):
+ * device statuses, revocation reasons, event kinds, key algorithms, verdict reasons and role names.
+ * Each is one `as const` table; types derive from it. `test/common/codes.test.ts` holds these
+ * tables against the contract (Solidity enums, events, accepted codes) and the GraphQL schema
+ * enums, so a new algorithm or reason is one edit here plus the places those tests name.
+ */
 
-/** Device status codes as stored on chain (IDeviceRegistry.DeviceStatus). */
+/** Device status codes as stored on chain (IDeviceRegistry.DeviceStatus), index = code. */
 export const DEVICE_STATUS = ["NONE", "ACTIVE", "SUSPENDED", "REVOKED"] as const;
 export type DeviceStatusName = (typeof DEVICE_STATUS)[number];
 
-/** Revocation reason codes (RFC 5280 CRLReason-like), index = on-chain code. */
+/** Revocation and suspension reason codes (RFC 5280 CRLReason-like), index = on-chain code. */
 export const REASONS = [
   "UNSPECIFIED",
   "KEY_COMPROMISE",
@@ -18,6 +24,12 @@ export const REASONS = [
 ] as const;
 export type ReasonName = (typeof REASONS)[number];
 
+/** "KEY_COMPROMISE" → "key-compromise": how the CLI writes a reason. */
+export const cliWord = (name: string): string => name.toLowerCase().replace(/_/g, "-");
+
+/** The CLI word of reason `code` ("key-compromise"); an unknown code is given as its number. */
+export const reasonWord = (code: number): string => (REASONS[code] ? cliWord(REASONS[code]) : String(code));
+
 /** Parses "key-compromise", "KEY_COMPROMISE", "keyCompromise" or "1" into a reason code. */
 export function parseReason(input: string): number {
   const norm = input
@@ -27,10 +39,8 @@ export function parseReason(input: string): number {
     .toUpperCase();
   const i = REASONS.indexOf(norm as ReasonName);
   if (i >= 0) return i;
-  if (/^[0-8]$/.test(norm)) return Number(norm);
-  throw new Error(
-    `unknown reason "${input}" (expected one of ${REASONS.map((r) => r.toLowerCase().replace(/_/g, "-")).join(", ")})`,
-  );
+  if (/^\d+$/.test(norm) && Number(norm) < REASONS.length) return Number(norm);
+  throw new Error(`unknown reason "${input}" (expected one of ${REASONS.map(cliWord).join(", ")})`);
 }
 
 /**
@@ -58,3 +68,57 @@ export function eventKindCode(name: DeviceEventName): number {
 export function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
 }
+
+/**
+ * Device key algorithms (DESIGN §3, §7): CLI name → on-chain code. The GraphQL `KeyAlgorithm`
+ * enum value is the upper case of the name ({@link keyAlgorithmEnum}).
+ */
+export const KEY_ALGORITHMS = { secp256k1: 1, p256: 2, ed25519: 3 } as const;
+export type KeyAlgorithmName = keyof typeof KEY_ALGORITHMS;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[KeyAlgorithmName];
+export const KEY_ALGORITHM_LIST = Object.keys(KEY_ALGORITHMS) as [KeyAlgorithmName, ...KeyAlgorithmName[]];
+
+/** CLI names by on-chain code. */
+export const KEY_ALGORITHM_NAMES = Object.fromEntries(
+  Object.entries(KEY_ALGORITHMS).map(([name, code]) => [code, name]),
+) as Record<KeyAlgorithm, KeyAlgorithmName> & Record<number, KeyAlgorithmName | undefined>;
+
+/** The GraphQL `KeyAlgorithm` enum value of an on-chain code ("SECP256K1"); null when unknown. */
+export const keyAlgorithmEnum = (code: number): string | null => KEY_ALGORITHM_NAMES[code]?.toUpperCase() ?? null;
+
+/**
+ * Trust verdict reasons (DESIGN §5) in the order a verdict lists them, each with what it means
+ * for people (the CLI prints it).
+ */
+export const VERDICT_REASON_TEXT = {
+  NOT_REGISTERED: "no device with this id is registered",
+  REVOKED: "the device is revoked",
+  SUSPENDED: "the device is suspended",
+  MANUFACTURER_NOT_TRUSTED: "its manufacturer no longer holds the manufacturer role",
+  MANUFACTURER_NOT_ALLOWED: "its manufacturer is not in the allowed list",
+  SEGMENT_NOT_ALLOWED: "its segment is not in the allowed list",
+  FIRMWARE_NOT_ALLOWED: "its firmware is not in the allowed list",
+  ATTESTATION_MISSING: "a required attestation is missing or revoked",
+  ATTESTATION_EXPIRED: "a required attestation expired",
+  ATTESTATION_TOO_OLD: "a required attestation is older than allowed",
+  ATTESTER_NOT_TRUSTED: "the attester lost its role for that kind",
+  PROOF_REQUIRED: "the policy requires a proof of key possession",
+  KEY_MISMATCH: "the public key given does not match the registered key hash",
+  BAD_SIGNATURE: "the signature does not verify",
+  CHALLENGE_UNKNOWN: "the challenge id is unknown",
+  CHALLENGE_EXPIRED: "the challenge expired",
+  CHALLENGE_REUSED: "the challenge was used already",
+  CHALLENGE_WRONG_DEVICE: "the challenge was issued for another device",
+  STALE_INDEX: "the index lags the chain by more than allowed (fail closed)",
+} as const;
+export type VerdictReason = keyof typeof VERDICT_REASON_TEXT;
+export const VERDICT_REASONS = Object.keys(VERDICT_REASON_TEXT) as [VerdictReason, ...VerdictReason[]];
+
+/** The roles the CLI grants and revokes (`dtl grant <role>`), and the contract's role constants. */
+export const ROLES = {
+  manufacturer: "MANUFACTURER_ROLE",
+  officer: "SECURITY_OFFICER_ROLE",
+  attester: "ATTESTER_ROLE",
+} as const;
+export type RoleName = keyof typeof ROLES;
+export const ROLE_LIST = Object.keys(ROLES) as [RoleName, ...RoleName[]];

@@ -12,12 +12,15 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
 import { SigningKey, computeAddress, getBytes, hexlify, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers";
 
-export const KEY_ALGORITHMS = { secp256k1: 1, p256: 2, ed25519: 3 } as const;
-export type KeyAlgorithmName = keyof typeof KEY_ALGORITHMS;
-export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[KeyAlgorithmName];
+import {
+  KEY_ALGORITHMS,
+  KEY_ALGORITHM_LIST,
+  KEY_ALGORITHM_NAMES,
+  type KeyAlgorithm,
+  type KeyAlgorithmName,
+} from "./codes";
 
-/** Upper-case names used by the GraphQL enum, indexed by on-chain code. */
-export const KEY_ALGORITHM_NAMES: Record<number, KeyAlgorithmName> = { 1: "secp256k1", 2: "p256", 3: "ed25519" };
+export { KEY_ALGORITHMS, KEY_ALGORITHM_NAMES, type KeyAlgorithm, type KeyAlgorithmName };
 
 export class KeyError extends Error {
   override name = "KeyError";
@@ -28,8 +31,8 @@ export function parseKeyAlgorithm(input: string | number): KeyAlgorithm {
   const s = String(input).trim().toLowerCase().replace("-", "");
   const byName = (KEY_ALGORITHMS as Record<string, KeyAlgorithm>)[s];
   if (byName) return byName;
-  if (/^[123]$/.test(s)) return Number(s) as KeyAlgorithm;
-  throw new KeyError(`unknown key algorithm "${input}" (expected secp256k1, p256 or ed25519)`);
+  if (/^\d+$/.test(s) && KEY_ALGORITHM_NAMES[Number(s)]) return Number(s) as KeyAlgorithm;
+  throw new KeyError(`unknown key algorithm "${input}" (expected ${KEY_ALGORITHM_LIST.join(", ")})`);
 }
 
 function hexBytes(what: string, hex: string): Uint8Array {

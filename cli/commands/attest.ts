@@ -1,7 +1,7 @@
 /** dtl attest <deviceId> --kind k --evidence <hex32> [--expires-in 30d | --expires-at <date>] · dtl revoke-attestation <uid> */
 import { sendRegistryTx } from "../../common/chain";
 import { DEVICE_EVENT_TOPICS } from "../../common/abi";
-import { REASONS } from "../../common/codes";
+import { REASONS, reasonWord } from "../../common/codes";
 import { SECURITY_OFFICER_ROLE } from "../../common/roles";
 import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command } from "../command";
@@ -89,16 +89,12 @@ export const revokeAttestation: Command = {
     const receipt = await sendRegistryTx(ctx.signed, "revokeAttestation", [deviceId, uid, code], {
       roleNames: { [SECURITY_OFFICER_ROLE]: "SECURITY_OFFICER_ROLE" },
     });
-    report(
-      inv,
-      `revoked attestation ${uid} of ${deviceId} (${REASONS[code]!.toLowerCase().replace(/_/g, "-")}; ${txNote(receipt)})`,
-      {
-        uid,
-        deviceId,
-        reason: REASONS[code],
-        by: ctx.account,
-        ...txFields(receipt),
-      },
-    );
+    report(inv, `revoked attestation ${uid} of ${deviceId} (${reasonWord(code)}; ${txNote(receipt)})`, {
+      uid,
+      deviceId,
+      reason: REASONS[code],
+      by: ctx.account,
+      ...txFields(receipt),
+    });
   },
 };

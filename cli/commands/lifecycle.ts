@@ -1,6 +1,6 @@
 /** dtl update-firmware | rotate-key | suspend | reinstate | revoke <deviceId> */
 import { sendRegistryTx } from "../../common/chain";
-import { REASONS } from "../../common/codes";
+import { REASONS, cliWord, reasonWord } from "../../common/codes";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE } from "../../common/roles";
 import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command, Invocation } from "../command";
@@ -10,7 +10,6 @@ import { CliError } from "../io";
 import { report, txFields, txNote } from "../output";
 
 const ROLE_NAMES = { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE", [SECURITY_OFFICER_ROLE]: "SECURITY_OFFICER_ROLE" };
-const reasonWord = (code: number) => REASONS[code]!.toLowerCase().replace(/_/g, "-");
 
 /** Sends one device transaction and reports it. */
 async function deviceTx(
@@ -96,7 +95,7 @@ export const reinstate: Command = {
 
 export const revoke: Command = {
   name: "revoke",
-  usage: `dtl revoke <deviceId> --reason <reason>   (reasons: ${REASONS.map((r) => r.toLowerCase().replace(/_/g, "-")).join(", ")})`,
+  usage: `dtl revoke <deviceId> --reason <reason>   (reasons: ${REASONS.map(cliWord).join(", ")})`,
   summary: "revoke a device for good (its manufacturer or a security officer)",
   options: { ...base, reason: { type: "string" } },
   run(inv) {

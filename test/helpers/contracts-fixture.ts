@@ -8,7 +8,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import { keccak256, toUtf8Bytes, type ContractTransactionReceipt, type Log } from "ethers";
 import { registryInterface } from "../../common/abi";
 import { computeHistoryHead } from "../../common/history";
-import { EVENT_KINDS, type DeviceEventName } from "../../common/codes";
+import { EVENT_KINDS, KEY_ALGORITHMS, type DeviceEventName } from "../../common/codes";
 import { encodeShortName } from "../../common/ids";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE, attesterRole } from "../../common/roles";
 import type { DeviceRegistry } from "../../typechain-types";
@@ -28,7 +28,7 @@ export const KIND_IEC62443 = encodeShortName("kind", "iec62443");
 export const SEGMENT = encodeShortName("segment", "plant-3/hvac");
 /** A fixed expiry far in the future (2096), so every test and gas figure uses the same calldata. */
 export const FAR_EXPIRY = 4_000_000_000;
-export const KEY_ALGORITHMS = { secp256k1: 1, p256: 2, ed25519: 3 } as const;
+export { KEY_ALGORITHMS };
 
 export interface Actors {
   admin: HardhatEthersSigner;

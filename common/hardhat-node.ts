@@ -60,7 +60,19 @@ export interface HardhatNodeOptions {
  * until it answers. Request logging is switched off unless asked for.
  */
 export async function startHardhatNode(opts: HardhatNodeOptions = {}): Promise<NodeHandle> {
-  const port = opts.port ?? (await freePort());
+  // freePort() releases the port before the node binds it, so another process may take it in
+  // between: on EADDRINUSE pick another (a port given by the caller is not second-guessed).
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    try {
+      return await startOnPort(port, opts);
+    } catch (err) {
+      if (opts.port !== undefined || attempt >= 5 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnPort(port: number, opts: HardhatNodeOptions): Promise<NodeHandle> {
   const proc = spawn(
     process.execPath,
     [

@@ -100,9 +100,16 @@ export interface DeviceFilter {
 
 export interface Page<T> {
   items: T[];
-  /** Opaque cursor of the last item (pass as `after`), null when empty. */
+  /**
+   * Each item's cursor, in the order of `items`: opaque base64url of the item's sort key. Passed
+   * as `after`, it continues right after that item (no skip, no repeat).
+   */
+  cursors: string[];
+  /** The last item's cursor, null when empty. */
   endCursor: string | null;
   hasNextPage: boolean;
+  /** All items the query matches, not just this page; from counters, never a scan. */
+  totalCount: number;
 }
 
 export interface IndexerStatusRecord {

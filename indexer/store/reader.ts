@@ -1,6 +1,6 @@
 /**
  * StoreReader over the mirror: point lookups and role checks from memory (O(1)), lists and
- * histories by LevelDB range scans over the indexes. Cursors are opaque base64url strings.
+ * histories by LevelDB range scans over the indexes; counts from the memory state's tallies.
  */
 import { encodeShortName } from "../../common/ids";
 import { DEVICE_STATUS } from "../../common/codes";
@@ -15,34 +15,46 @@ import type {
 } from "../types";
 import { InvalidCursorError } from "../errors";
 import { decodeHistoryEntry, parseHistoryKey, type EncodedHistoryEntry } from "./codec";
-import { deviceIdOfIndexKey, keys } from "./schema";
+import { countDevices } from "./counts";
+import { deviceIdOfIndexKey, keys, num } from "./schema";
+import { unrevokedKinds } from "./state";
 import type { Store } from "./store";
 
 /** Largest page a reader serves (the API caps lower). */
 export const MAX_PAGE = 10_000;
 
-const enc = (s: string) => Buffer.from(s).toString("base64url");
-const dec = (s: string) => Buffer.from(s, "base64url").toString();
-
-function deviceCursor(after: string | null | undefined): string | undefined {
-  if (!after) return undefined;
-  const raw = dec(after);
-  if (!/^d:[0-9a-f]{64}$/.test(raw)) throw new InvalidCursorError(`invalid device cursor "${after}"`);
-  return raw.slice(2);
+/**
+ * One cursor per item: its sort key — the part of its LevelDB key a range scan resumes from —
+ * as base64url of `<tag>:<key>` (d:<deviceId:64> in id order, h:<seq:8> in a device's history). Continuing after a cursor is a range scan from just above that
+ * key, so no item is skipped or repeated across pages, even when items are added or change
+ * between the fetches. A cursor decodes only if it re-encodes to the same string.
+ */
+function cursorCodec(name: string, tag: string, shape: RegExp) {
+  const encode = (key: string) => Buffer.from(`${tag}:${key}`).toString("base64url");
+  return {
+    encode,
+    decode(after: string | null | undefined): string | undefined {
+      if (after == null) return undefined;
+      const raw = Buffer.from(after, "base64url").toString();
+      const key = raw.slice(tag.length + 1);
+      if (!raw.startsWith(`${tag}:`) || !shape.test(key) || encode(key) !== after)
+        throw new InvalidCursorError(`invalid ${name} cursor "${after.slice(0, 80)}"`);
+      return key;
+    },
+  };
 }
-
-function historyCursor(after: string | null | undefined): number | undefined {
-  if (!after) return undefined;
-  const raw = dec(after);
-  if (!/^h:\d{1,10}$/.test(raw)) throw new InvalidCursorError(`invalid history cursor "${after}"`);
-  return Number(raw.slice(2));
-}
+const deviceCursor = cursorCodec("device", "d", /^[0-9a-f]{64}$/);
+const historyCursor = cursorCodec("history", "h", /^[0-9a-f]{8}$/);
 
 const norm = (hex: string) => hex.toLowerCase();
 
 function pageSize(first: number): number {
   if (!Number.isInteger(first) || first < 0) throw new RangeError(`first must be a non-negative integer, got ${first}`);
   return Math.min(first, MAX_PAGE);
+}
+
+function page<T>(items: T[], cursors: string[], hasNextPage: boolean, totalCount: number): Page<T> {
+  return { items, cursors, endCursor: cursors[cursors.length - 1] ?? null, hasNextPage, totalCount };
 }
 
 export interface ReaderDeps {
@@ -52,14 +64,6 @@ export interface ReaderDeps {
 
 export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
   const state = () => store.state;
-
-  function hasUnrevokedKind(id: string, kindBytes32: string): boolean {
-    for (const { uid } of state().deviceAttestations.get(id) ?? []) {
-      const a = state().attestations.get(uid);
-      if (a && a.kindBytes32 === kindBytes32 && !a.revoked) return true;
-    }
-    return false;
-  }
 
   return {
     async getDevice(id) {
@@ -71,7 +75,7 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
     },
     async listDevices(filter: DeviceFilter, first: number, after?: string | null): Promise<Page<DeviceRecord>> {
       const n = pageSize(first);
-      const afterId = deviceCursor(after);
+      const afterId = deviceCursor.decode(after);
       const manufacturer = filter.manufacturer?.toLowerCase();
       if (manufacturer !== undefined && !/^0x[0-9a-f]{40}$/.test(manufacturer))
         throw new RangeError(`manufacturer must be an address, got "${filter.manufacturer}"`);
@@ -97,7 +101,14 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
         (!manufacturer || d.manufacturer.toLowerCase() === manufacturer) &&
         (!filter.status || d.status === filter.status) &&
         (!segment || d.segment === filter.segment) &&
-        (!kind || hasUnrevokedKind(d.id, kind));
+        (!kind || unrevokedKinds(state(), d.id).has(kind));
+      // read before the first await, so the count and the records are of the same state
+      const totalCount = countDevices(state().counts, {
+        manufacturer,
+        status: filter.status,
+        segment: filter.segment,
+        kind,
+      });
 
       const items: DeviceRecord[] = [];
       let hasNextPage = false;
@@ -119,8 +130,12 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
       } finally {
         await it.close();
       }
-      const last = items[items.length - 1];
-      return { items, endCursor: last ? enc("d:" + keys.id(last.id)) : null, hasNextPage };
+      return page(
+        items,
+        items.map((d) => deviceCursor.encode(keys.id(d.id))),
+        hasNextPage,
+        totalCount,
+      );
     },
     async getAttestation(uid) {
       return state().attestations.get(norm(uid));
@@ -134,11 +149,17 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
     },
     async getHistory(deviceId, first, after): Promise<Page<HistoryEntryRecord>> {
       const n = pageSize(first);
-      const afterSeq = historyCursor(after);
+      const afterSeq = historyCursor.decode(after);
       const id = norm(deviceId);
-      if (!/^0x[0-9a-f]{64}$/.test(id)) return { items: [], endCursor: null, hasNextPage: false };
+      if (!/^0x[0-9a-f]{64}$/.test(id)) return page([], [], false, 0);
+      // a device's history count is its event count
+      const totalCount = state().devices.get(id)?.eventCount ?? 0;
       const rows = await store.subs.hist
-        .iterator({ gt: keys.hist(id, afterSeq ?? 0), lte: keys.hist(id, 0xffff_ffff), limit: n + 1 })
+        .iterator({
+          gt: afterSeq === undefined ? keys.hist(id, 0) : keys.id(id) + afterSeq,
+          lte: keys.hist(id, 0xffff_ffff),
+          limit: n + 1,
+        })
         .all();
       const items = rows.map(([k, v]) => {
         const { seq } = parseHistoryKey(k);
@@ -146,8 +167,12 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
       });
       const hasNextPage = items.length > n;
       if (hasNextPage) items.length = n;
-      const last = items[items.length - 1];
-      return { items, endCursor: last ? enc("h:" + last.seq) : null, hasNextPage };
+      return page(
+        items,
+        items.map((e) => historyCursor.encode(num(e.seq, 8))),
+        hasNextPage,
+        totalCount,
+      );
     },
     async hasRole(role, account) {
       if (!/^0x[0-9a-fA-F]{64}$/.test(role) || !/^0x[0-9a-fA-F]{40}$/.test(account)) return false;

@@ -1,10 +1,11 @@
 /**
  * The hot part of the store kept in memory (devices, attestations, role members, each device's
- * attestation list, the reorg window), loaded once at open and changed only by {@link foldWrites}
- * right after a batch committed. Records are never mutated: a change replaces the object, so
+ * attestation list, the reorg window, the device counts), loaded once at open and changed only by
+ * {@link foldWrites} right after a batch committed. Records are never mutated: a change replaces the object, so
  * readers may hold on to what they got.
  */
 import type { AttestationRecord, DeviceRecord } from "../types";
+import { contribution, tally, type DeviceCounts } from "./counts";
 import { keys, type BlockRecord, type Cursor, type StoreIdentity, type Subs, type SubName } from "./schema";
 
 export interface MemoryState {
@@ -18,6 +19,8 @@ export interface MemoryState {
   roles: Set<string>;
   /** The reorg window's block records, by number. */
   blocks: Map<number, BlockRecord>;
+  /** Device tallies by filterable attributes (counts.ts): what `totalCount` is served from. */
+  counts: DeviceCounts;
 }
 
 export function emptyState(): MemoryState {
@@ -29,6 +32,7 @@ export function emptyState(): MemoryState {
     deviceAttestations: new Map(),
     roles: new Set(),
     blocks: new Map(),
+    counts: new Map(),
   };
 }
 
@@ -67,7 +71,37 @@ export async function loadState(subs: Subs): Promise<MemoryState> {
     scan(subs.role, {}, (k) => s.roles.add(k)),
     scan(subs.blk, {}, (k, v) => s.blocks.set(Number.parseInt(k, 16), v as BlockRecord)),
   ]);
+  for (const id of s.devices.keys()) countDevice(s, id, 1);
   return s;
+}
+
+/** The attestation kinds (kindBytes32) a device holds unrevoked. */
+export function unrevokedKinds(s: MemoryState, id: string): Set<string> {
+  const kinds = new Set<string>();
+  for (const { uid } of s.deviceAttestations.get(id) ?? []) {
+    const a = s.attestations.get(uid);
+    if (a && !a.revoked) kinds.add(a.kindBytes32.toLowerCase());
+  }
+  return kinds;
+}
+
+function countDevice(s: MemoryState, id: string, sign: 1 | -1): void {
+  const d = s.devices.get(id);
+  if (d) tally(s.counts, contribution(d, unrevokedKinds(s, id)), sign);
+}
+
+/** Devices whose record or attestations the writes change. */
+function touchedDevices(s: MemoryState, writes: readonly Write[]): Set<string> {
+  const ids = new Set<string>();
+  for (const w of writes) {
+    if (w.sub === "dev") ids.add("0x" + w.key);
+    else if (w.sub === "idx" && w.key.startsWith("a")) ids.add(deviceOfAttestationKey(w.key));
+    else if (w.sub === "att") {
+      const a = (w.value as AttestationRecord | undefined) ?? s.attestations.get("0x" + w.key);
+      if (a) ids.add(a.deviceId.toLowerCase());
+    }
+  }
+  return ids;
 }
 
 function deviceOfAttestationKey(key: string): string {
@@ -99,8 +133,13 @@ export interface Write {
   value: unknown;
 }
 
-/** Applies committed writes to the memory state (call only after the batch resolved). */
-export function foldWrites(s: MemoryState, writes: Iterable<Write>): void {
+/**
+ * Applies committed writes to the memory state (call only after the batch resolved). The counts
+ * follow: each touched device's contribution is taken out before and added back after.
+ */
+export function foldWrites(s: MemoryState, writes: readonly Write[]): void {
+  const touched = touchedDevices(s, writes);
+  for (const id of touched) countDevice(s, id, -1);
   for (const w of writes) {
     const del = w.value === undefined;
     switch (w.sub) {
@@ -134,6 +173,7 @@ export function foldWrites(s: MemoryState, writes: Iterable<Write>): void {
         break;
     }
   }
+  for (const id of touched) countDevice(s, id, 1);
 }
 
 /** Value of a memory-held key, or NOT_HELD for sublevels that live only in LevelDB. */

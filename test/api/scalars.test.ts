@@ -1,8 +1,7 @@
-/** Scalars and cursors (what goes in, what comes out, what is refused) and readiness. */
+/** Scalars (what goes in, what comes out, what is refused) and readiness. Cursors: connections.test.ts. */
 import { expect } from "chai";
 import { GraphQLError } from "graphql";
 import { Address, Bytes32, DateTime, HexBytes } from "../../api/scalars";
-import { decodeCursor, encodeCursor } from "../../api/cursor";
 import { isReady } from "../../api/context";
 
 const ADDR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -48,23 +47,6 @@ describe("api/scalars", () => {
     expect(HexBytes.parseValue("0x")).to.equal("0x");
     refused(() => HexBytes.parseValue("0xabc"), /^HexBytes must be 0x-prefixed hex/);
     refused(() => HexBytes.parseValue("0x" + "00".repeat(257)), /^HexBytes must be at most 256 bytes/);
-  });
-});
-
-describe("api/cursor", () => {
-  it("round-trips and refuses what it did not issue, naming the field", () => {
-    expect(decodeCursor("after", encodeCursor("ZDox", 3))).to.deep.equal({ storeAfter: "ZDox", skip: 3 });
-    expect(decodeCursor("after", encodeCursor(null, 0))).to.deep.equal({ storeAfter: null, skip: 0 });
-    expect(decodeCursor("after", null)).to.deep.equal({ storeAfter: null, skip: 0 });
-    for (const bad of [
-      "",
-      "abc",
-      Buffer.from("[1,2]").toString("base64url"),
-      encodeCursor("x", 5000),
-      "x".repeat(2000),
-    ]) {
-      refused(() => decodeCursor("history.after", bad), /^history.after: is not a cursor this API issued$/);
-    }
   });
 });
 

@@ -113,14 +113,11 @@ export function httpPlugin(state: ApiState, opts: HttpOptions): Plugin {
       }
       if (path === "/metrics") {
         const status = state.store.status();
-        const text = state.metrics.render({
-          status,
-          ready: isReady(status, state.maxLagBlocks),
-          challenges: state.challenges.size(),
-        });
-        return endResponse(
-          new Response(text, { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
-        );
+        const view = { status, ready: isReady(status, state.maxLagBlocks), challenges: state.challenges.size() };
+        // the only asynchronous path: every other request stays synchronous here
+        return state.metrics
+          .render(view)
+          .then((text) => endResponse(new Response(text, { headers: { "content-type": state.metrics.contentType } })));
       }
       const length = request.headers.get("content-length");
       if (length !== null && Number(length) > opts.maxBodyBytes) return endResponse(tooLarge());

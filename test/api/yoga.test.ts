@@ -130,9 +130,10 @@ describe("api over the real indexer (yoga.fetch)", function () {
         "PROOF_REQUIRED",
       ]);
       const ok = await verify(d.id, {
+        // any case in: the Address and Bytes32 scalars bring both to their normal form
         allowedManufacturers: [fx.actors.addresses.manufacturer.toLowerCase()],
         allowedSegments: ["plant-9/lab"],
-        allowedFirmware: [d.firmware],
+        allowedFirmware: [d.firmware.toUpperCase().replace("0X", "0x")],
       });
       expect(ok.reasons).to.deep.equal([]);
     });
@@ -432,13 +433,53 @@ describe("api over the real indexer (yoga.fetch)", function () {
       const ready = await api.yoga.fetch("http://api.test/readyz");
       expect(ready.status).to.equal(200);
       expect(await ready.json()).to.deep.include({ status: "ready", lagBlocks: 0 });
-      const metrics = await (await api.yoga.fetch("http://api.test/metrics")).text();
+      await verify(randomHash()); // one GraphQL request and one untrusted verdict, whatever ran before
+      const res = await api.yoga.fetch("http://api.test/metrics");
+      expect(res.headers.get("content-type")).to.equal("text/plain; version=0.0.4; charset=utf-8");
+      const metrics = await res.text();
+      // every name the API has exposed since the first release, with its type
+      const types = Object.fromEntries([...metrics.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+      expect(types).to.deep.include({
+        dtl_api_requests_total: "counter",
+        dtl_api_request_duration_seconds: "histogram",
+        dtl_api_graphql_errors_total: "counter",
+        dtl_api_verdicts_total: "counter",
+        dtl_api_sse_subscribers: "gauge",
+        dtl_api_challenges: "gauge",
+        dtl_index_lag_blocks: "gauge",
+        dtl_index_indexed_block: "gauge",
+        dtl_index_head_block: "gauge",
+        dtl_index_reorgs_total: "counter",
+        dtl_index_rpc_errors_total: "counter",
+        dtl_index_caught_up: "gauge",
+        dtl_index_stopped: "gauge",
+        dtl_api_ready: "gauge",
+        // prom-client's default process metrics
+        process_cpu_user_seconds_total: "counter",
+        process_resident_memory_bytes: "gauge",
+        nodejs_eventloop_lag_seconds: "gauge",
+      });
       expect(metrics).to.match(/^dtl_index_lag_blocks 0$/m);
+      expect(metrics).to.match(new RegExp(`^dtl_index_indexed_block ${fx.indexer.store.status().indexedBlock}$`, "m"));
+      expect(metrics).to.match(/^dtl_index_caught_up 1$/m);
+      expect(metrics).to.match(/^dtl_api_ready 1$/m);
       expect(metrics).to.match(/^dtl_api_requests_total\{route="graphql",status="200"\} \d+$/m);
-      expect(metrics).to.match(/^dtl_api_request_duration_seconds_bucket\{route="graphql",le="\+Inf"\} \d+$/m);
+      // label order inside the braces carries no meaning (prom-client writes `le` first)
+      expect(metrics).to.match(
+        /^dtl_api_request_duration_seconds_bucket\{(?=[^}]*route="graphql")(?=[^}]*le="\+Inf")[^}]*\} [1-9]\d*$/m,
+      );
       expect(metrics).to.match(/^dtl_index_reorgs_total 0$/m);
       expect(metrics).to.match(/^dtl_index_rpc_errors_total \d+$/m);
       expect(metrics).to.match(/^dtl_api_verdicts_total\{trusted="false"\} [1-9]\d*$/m);
+      // each API counts in its own registry: a fresh one has seen nothing
+      const fresh = apiFor(fx);
+      try {
+        const own = await (await fresh.yoga.fetch("http://api.test/metrics")).text();
+        expect(own).to.match(/^dtl_api_verdicts_total\{trusted="false"\} 0$/m);
+        expect(own).to.not.match(/^dtl_api_requests_total\{route="graphql"/m);
+      } finally {
+        fresh.close();
+      }
     });
 
     it("/readyz is 503 before the indexer has caught up", async () => {

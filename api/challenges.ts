@@ -91,7 +91,7 @@ export function createChallengeStore(opts: ChallengeStoreOptions = {}): Challeng
       if (e.used) reasons.push("CHALLENGE_REUSED");
       // expiry edge: a challenge is valid strictly before expiresAt
       if (e.challenge.expiresAt <= t) reasons.push("CHALLENGE_EXPIRED");
-      if (e.challenge.deviceId !== deviceId.toLowerCase()) reasons.push("CHALLENGE_WRONG_DEVICE");
+      if (e.challenge.deviceId !== deviceId) reasons.push("CHALLENGE_WRONG_DEVICE");
       e.used = true;
       return reasons.length ? { type: "rejected", reasons } : { type: "ok", challenge: e.challenge };
     },

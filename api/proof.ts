@@ -29,7 +29,7 @@ export function checkProof(
   const reasons: ProofReason[] = [];
   let validKey = true;
   try {
-    if (keyHash(alg, proof.publicKey) !== device.keyHash.toLowerCase()) reasons.push("KEY_MISMATCH");
+    if (keyHash(alg, proof.publicKey) !== device.keyHash) reasons.push("KEY_MISMATCH");
   } catch (err) {
     // not a point of the registered algorithm: it cannot be the registered key
     if (!(err instanceof KeyError)) throw err;

@@ -29,10 +29,10 @@ export interface TrustPolicy {
   /** Kinds (short names) that need a valid attestation. */
   requiredAttestations?: readonly string[];
   maxAttestationAgeSeconds?: number;
-  /** Addresses, any case. */
+  /** Addresses in their normal form (EIP-55, common/ids.ts parseAddress). */
   allowedManufacturers?: readonly string[];
   allowedSegments?: readonly string[];
-  /** bytes32 hex, any case. */
+  /** bytes32 hex in its normal form (lower case, common/ids.ts parseBytes32). */
   allowedFirmware?: readonly string[];
   requireProof?: boolean;
   maxLagBlocks?: number;
@@ -106,8 +106,6 @@ function attestationReasons(input: TrustInput, into: Set<VerdictReason>): void {
   }
 }
 
-const lower = (xs: readonly string[]) => new Set(xs.map((x) => x.toLowerCase()));
-
 export function evaluateTrust(input: TrustInput): TrustResult {
   const { device, policy } = input;
   const reasons = new Set<VerdictReason>();
@@ -117,11 +115,11 @@ export function evaluateTrust(input: TrustInput): TrustResult {
     if (device.status === "REVOKED") reasons.add("REVOKED");
     if (device.status === "SUSPENDED") reasons.add("SUSPENDED");
     if (!input.manufacturerTrusted) reasons.add("MANUFACTURER_NOT_TRUSTED");
-    if (policy.allowedManufacturers && !lower(policy.allowedManufacturers).has(device.manufacturer.toLowerCase())) {
+    if (policy.allowedManufacturers && !policy.allowedManufacturers.includes(device.manufacturer)) {
       reasons.add("MANUFACTURER_NOT_ALLOWED");
     }
     if (policy.allowedSegments && !policy.allowedSegments.includes(device.segment)) reasons.add("SEGMENT_NOT_ALLOWED");
-    if (policy.allowedFirmware && !lower(policy.allowedFirmware).has(device.firmwareHash.toLowerCase())) {
+    if (policy.allowedFirmware && !policy.allowedFirmware.includes(device.firmwareHash)) {
       reasons.add("FIRMWARE_NOT_ALLOWED");
     }
     attestationReasons(input, reasons);

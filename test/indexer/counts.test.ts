@@ -1,0 +1,225 @@
+/**
+ * `totalCount` comes from counters the store keeps as its state changes (indexer/store/counts.ts).
+ * Here the counts for every combination of DeviceFilter fields must equal a brute-force count
+ * over the device records and their attestations — on a mixed fleet, after random suspensions,
+ * reinstatements, revocations, attestations and new registrations (seeded, DTL_TEST_SEED
+ * replays), after a reorg that replaces such a block range, and after a restart.
+ */
+import { expect } from "chai";
+import { encodeBytes32String } from "ethers";
+import { DEVICE_STATUS } from "../../common/codes";
+import { createIndexer, openStore, type Indexer } from "../../indexer";
+import type { DeviceFilter, DeviceRecord, StoreReader } from "../../indexer/types";
+import { FLEET_KINDS, testHash } from "../helpers/fleet";
+import { removeTempDirs, startFleetChain, tempDir, writeSingleOps, type FleetChain } from "../helpers/indexer-scenario";
+import { prng, testSeed } from "../helpers/seed";
+
+const SEGMENTS = ["plant-1/hvac", "plant-2/door", "plant-3/lab"];
+const STATUSES = DEVICE_STATUS.slice(1) as DeviceRecord["status"][];
+
+interface Snapshot {
+  devices: DeviceRecord[];
+  /** deviceId → uids of its unrevoked attestations by kind name. */
+  held: Map<string, Map<string, string[]>>;
+}
+
+async function snapshot(reader: StoreReader, ids: readonly string[]): Promise<Snapshot> {
+  const devices = (await reader.getDevices(ids)).filter((d): d is DeviceRecord => d !== undefined);
+  const held = new Map<string, Map<string, string[]>>();
+  for (const d of devices) {
+    const kinds = new Map<string, string[]>();
+    for (const a of await reader.listAttestations(d.id)) {
+      if (!a.revoked) kinds.set(a.kind, [...(kinds.get(a.kind) ?? []), a.uid]);
+    }
+    held.set(d.id, kinds);
+  }
+  return { devices, held };
+}
+
+describe("indexer: totalCount from counters", function () {
+  this.timeout(300_000);
+  let chain: FleetChain;
+  let indexer: Indexer;
+  let dataDir: string;
+  let rand: () => number;
+  /** Every device id ever registered, including on branches a reorg dropped. */
+  const ids: string[] = [];
+  let nextId = 0;
+
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+
+  /** Every filter combination: 4 manufacturers × 4 statuses × 5 segments × 4 kinds. */
+  function filters(): DeviceFilter[] {
+    const { manufacturer, manufacturer2 } = chain.actors.addresses;
+    const out: DeviceFilter[] = [];
+    for (const m of [undefined, manufacturer, manufacturer2.toLowerCase(), "0x" + "00".repeat(19) + "01"])
+      for (const status of [undefined, ...STATUSES])
+        for (const segment of [undefined, ...SEGMENTS, "nowhere"])
+          for (const kind of [undefined, ...FLEET_KINDS, "unheard-of"])
+            out.push({
+              ...(m && { manufacturer: m }),
+              ...(status && { status }),
+              ...(segment && { segment }),
+              ...(kind && { attestationKind: kind }),
+            });
+    return out;
+  }
+
+  /** Checks every filter's totalCount (and listing) against a brute-force count; returns the counts. */
+  async function expectCountsExact(reader: StoreReader): Promise<Map<string, number>> {
+    const { devices, held } = await snapshot(reader, ids);
+    const counts = new Map<string, number>();
+    const wrong: string[] = [];
+    for (const f of filters()) {
+      const expected = devices.filter(
+        (d) =>
+          (!f.manufacturer || d.manufacturer.toLowerCase() === f.manufacturer.toLowerCase()) &&
+          (!f.status || d.status === f.status) &&
+          (!f.segment || d.segment === f.segment) &&
+          (!f.attestationKind || held.get(d.id)!.has(f.attestationKind)),
+      ).length;
+      const page = await reader.listDevices(f, 10_000);
+      const count = (await reader.listDevices(f, 0)).totalCount;
+      if (count !== expected || page.totalCount !== expected || page.items.length !== expected)
+        wrong.push(`${JSON.stringify(f)}: totalCount ${count}, listed ${page.items.length}, brute force ${expected}`);
+      counts.set(JSON.stringify(f), expected);
+    }
+    expect(wrong, wrong.slice(0, 5).join("\n")).to.deep.equal([]);
+    return counts;
+  }
+
+  /**
+   * `n` random operations on distinct devices, valid for the state `s`: suspend, reinstate, revoke,
+   * attest, revoke an attestation, register a new device. Returns the last block.
+   */
+  async function randomOps(s: Snapshot, n: number): Promise<number> {
+    const reg = chain.actors.registry;
+    const live = s.devices.filter((d) => d.status !== "REVOKED");
+    const chosen = new Set<string>();
+    let block = 0;
+    const send = async (p: Promise<{ wait(): Promise<{ blockNumber: number } | null> }>) => {
+      block = (await (await p).wait())!.blockNumber;
+    };
+    for (let i = 0; i < n; i++) {
+      const d = pick(live);
+      // every fifth operation registers a device, so each range (and each reorg branch) has some
+      if (i % 5 === 4 || chosen.has(d.id)) {
+        const id = testHash(`counts/new/${nextId++}`);
+        ids.push(id);
+        const by = rand() < 0.5 ? reg.manufacturer : reg.manufacturer2;
+        await send(
+          by.getFunction("registerDevice")(
+            id,
+            1,
+            testHash(`${id}/key`),
+            testHash("fw/counts"),
+            encodeBytes32String(pick(SEGMENTS)),
+          ),
+        );
+        continue;
+      }
+      chosen.add(d.id);
+      const heldUids = [...s.held.get(d.id)!.values()].flat();
+      const r = rand();
+      if (d.status === "SUSPENDED") {
+        await send(
+          r < 0.6 ? reg.officer.getFunction("reinstateDevice")(d.id) : reg.officer.getFunction("revokeDevice")(d.id, 2),
+        );
+      } else if (r < 0.3) {
+        await send(reg.officer.getFunction("suspendDevice")(d.id, 7));
+      } else if (r < 0.45) {
+        await send(reg.officer.getFunction("revokeDevice")(d.id, 1));
+      } else if (r < 0.75 || heldUids.length === 0) {
+        const kind = encodeBytes32String(pick(FLEET_KINDS));
+        await send(reg.attester.getFunction("attest")(d.id, kind, testHash(`counts/ev/${i}`), 0));
+      } else {
+        await send(reg.attester.getFunction("revokeAttestation")(d.id, pick(heldUids), 4));
+      }
+    }
+    return block;
+  }
+
+  const resetNonces = () => {
+    const a = chain.actors;
+    for (const s of [a.admin, a.manufacturer, a.manufacturer2, a.attester, a.officer]) s.reset();
+  };
+
+  async function waitForCanonical(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const h = await chain.node.rpc<{ number: string; hash: string }>("eth_getBlockByNumber", ["latest", false]);
+      const s = indexer.store.status();
+      if (s.indexedBlockHash === h.hash) return;
+      if (s.fatalError) throw new Error(s.fatalError);
+      if (Date.now() > deadline) throw new Error(`indexer at ${s.indexedBlock}, chain at ${Number(h.number)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  before(async function () {
+    rand = prng(testSeed());
+    chain = await startFleetChain(160, "counts");
+    await writeSingleOps(chain, "counts");
+    ids.push(...chain.fleet.deviceIds);
+    dataDir = tempDir();
+    indexer = createIndexer({ rpcUrl: chain.node.url, deployment: chain.deployment, dataDir, pollMs: 20 });
+    await indexer.start();
+    await indexer.caughtUp();
+  });
+
+  after(async function () {
+    await indexer?.stop();
+    await chain?.node.stop();
+    removeTempDirs();
+  });
+
+  it("equal a brute-force count for every filter combination on the indexed fleet", async function () {
+    const counts = await expectCountsExact(indexer.store);
+    expect(counts.get(JSON.stringify({}))).to.equal(chain.fleet.deviceIds.length);
+    expect(counts.get(JSON.stringify({ status: "SUSPENDED" }))).to.equal(chain.fleet.suspended.length);
+    expect(counts.get(JSON.stringify({ status: "REVOKED" }))).to.equal(chain.fleet.revoked.length);
+  });
+
+  it("follow suspensions, reinstatements, revocations, attestations and registrations", async function () {
+    for (let round = 0; round < 3; round++) {
+      const block = await randomOps(await snapshot(indexer.store, ids), 25);
+      await indexer.waitForBlock(block, 30_000);
+      const counts = await expectCountsExact(indexer.store);
+      // the fleet is mixed enough to mean something
+      for (const f of [
+        { status: "SUSPENDED" },
+        { status: "REVOKED" },
+        { attestationKind: "iec62443" },
+        { segment: "plant-3/lab" },
+      ])
+        expect(counts.get(JSON.stringify(f)), JSON.stringify(f)).to.be.greaterThan(0);
+    }
+  });
+
+  it("roll back with a reorg: the replaced branch's changes leave the counts", async function () {
+    const base = await snapshot(indexer.store, ids);
+    const snap = await chain.node.rpc<string>("evm_snapshot");
+    const before = await expectCountsExact(indexer.store);
+    await randomOps(base, 12);
+    await waitForCanonical();
+    const onBranchA = await expectCountsExact(indexer.store);
+    expect(onBranchA).to.not.deep.equal(before);
+    expect(await chain.node.rpc<boolean>("evm_revert", [snap])).to.equal(true);
+    resetNonces();
+    await randomOps(base, 14);
+    await waitForCanonical();
+    expect(indexer.store.status().reorgs).to.equal(1);
+    await expectCountsExact(indexer.store);
+  });
+
+  it("are the same after a restart (rebuilt when the store opens)", async function () {
+    const running = await expectCountsExact(indexer.store);
+    await indexer.stop();
+    const reader = await openStore(dataDir);
+    try {
+      expect(await expectCountsExact(reader)).to.deep.equal(running);
+    } finally {
+      await reader.close();
+    }
+  });
+});

@@ -4,6 +4,7 @@
  */
 import { getAddress } from "ethers";
 import { registryInterface } from "./abi";
+import { retry } from "./retry";
 import { JsonRpcError, type RpcClient } from "./rpc";
 import { DEVICE_STATUS, type DeviceStatusName } from "./codes";
 
@@ -24,16 +25,12 @@ type BlockTag = number | "latest";
 const tag = (b: BlockTag) => (typeof b === "number" ? `0x${b.toString(16)}` : b);
 
 /** Views are idempotent: a dropped connection or a busy node is retried (3 more times, backing off). */
-async function withRetries<T>(call: () => Promise<T>, attempts = 4): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await call();
-    } catch (err) {
-      if (i >= attempts || !(err instanceof JsonRpcError) || !err.retryable) throw err;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** i));
-    }
-  }
-}
+const VIEW_RETRIES = {
+  attempts: 4,
+  baseMs: 400,
+  maxMs: 1_600,
+  retryable: (err: unknown) => err instanceof JsonRpcError && err.retryable,
+} as const;
 
 async function batchedCalls<T>(
   client: RpcClient,
@@ -51,7 +48,7 @@ async function batchedCalls<T>(
       method: "eth_call",
       params: [{ to: registry, data: registryInterface.encodeFunctionData(fn, args) }, tag(block)],
     }));
-    const answers = await withRetries(() => client.batch<string>(calls));
+    const answers = await retry(() => client.batch<string>(calls), VIEW_RETRIES);
     for (const a of answers) out.push(decode(a));
   }
   return out;

@@ -77,6 +77,4 @@ export class InvalidCursorError extends IndexerError {
   override name = "InvalidCursorError";
 }
 
-export function isRetryable(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { retryable?: unknown }).retryable === true;
-}
+export { isRetryable } from "../common/retry";

@@ -14,6 +14,7 @@ import { getAddress } from "ethers";
 import type { Deployment } from "../common/deployment";
 import { loadKeccak } from "../common/keccak";
 import { silentLogger, type Logger } from "../common/logger";
+import { retry, type RetryOptions } from "../common/retry";
 import { createRpcClient, hexToNumber, type RpcClient } from "../common/rpc";
 import { ChainMismatchError, FatalIndexerError, IndexerError, isRetryable } from "./errors";
 import { createHashers, type Hashers } from "./hashing";
@@ -83,18 +84,15 @@ function sameIdentity(a: StoreIdentity, b: StoreIdentity): boolean {
 const describeIdentity = (i: StoreIdentity) =>
   `registry ${i.registry} on chain ${i.chainId} (deploy block ${i.deployBlock} ${i.deployBlockHash})`;
 
-/** Retries a start-up call (chain identity, head) a few times on retryable RPC errors. */
-async function withStartupRetries<T>(what: () => Promise<T>, logger: Logger, budgetMs = 30_000): Promise<T> {
-  const started = Date.now();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await what();
-    } catch (err) {
-      if (!isRetryable(err) || Date.now() - started > budgetMs) throw err;
-      logger.warn({ msg: "rpc error at start, retrying", err: (err as Error).message, attempt });
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
-    }
-  }
+/** Start-up calls (chain identity, head) retry retryable RPC errors for up to ~30 s. */
+function startupRetries(logger: Logger): RetryOptions {
+  return {
+    attempts: 18,
+    baseMs: 100,
+    maxMs: 2_000,
+    onRetry: ({ err, attempt, delayMs }) =>
+      logger.warn({ msg: "rpc error at start, retrying", err: (err as Error).message, attempt, delay_ms: delayMs }),
+  };
 }
 
 /** Checks that the node serves the chain and registry of the deployment; returns the deploy block's parent hash. */
@@ -239,7 +237,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     opening.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
     let parentHash: string;
     try {
-      parentHash = await withStartupRetries(() => checkNode(client, identity), logger);
+      parentHash = await retry(() => checkNode(client, identity), startupRetries(logger));
     } catch (err) {
       await opening.then((s) => s.close()).catch(() => undefined);
       throw err;
@@ -323,9 +321,9 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     },
     waitForBlock,
     async caughtUp(timeoutMs = 120_000) {
-      const head = await withStartupRetries(
+      const head = await retry(
         async () => hexToNumber(await client.call<string>("eth_blockNumber")),
-        logger,
+        startupRetries(logger),
       );
       await waitForBlock(head - confirmations, timeoutMs);
     },

@@ -3,29 +3,27 @@
  * indexes and role members — after checking, for every device event, that its reported head
  * follows from the device's previous head and the event's own fields (zero trust toward the
  * node). A mismatch throws before anything of the range is written.
+ *
+ * {@link applyRange} does it for a whole fetched range and says what its commit must hold: the
+ * writes, the new cursor (digest folded per block) and the block records of the reorg window.
+ * Nothing here does I/O; the sync loop commits.
  */
 import { ZeroHash } from "ethers";
+import { LRUCache } from "lru-cache";
 import { decodeShortName } from "../common/ids";
 import { FatalIndexerError, HistoryHeadMismatchError } from "./errors";
 import type { Hashers } from "./hashing";
-import type { BlockHeader, DeviceEvent, RoleEvent } from "./source";
+import type { BlockHeader, DecodedRange, DeviceEvent, RoleEvent } from "./source";
 import { encodeHistoryEntry } from "./store/codec";
-import { keys } from "./store/schema";
-import type { WriteSet } from "./store/writeset";
+import { keys, type BlockRecord, type Cursor } from "./store/schema";
+import type { MemoryState } from "./store/state";
+import { createWriteSet, type WriteSet } from "./store/writeset";
 import type { AttestationRecord, DeviceRecord, HistoryEntryRecord } from "./types";
 
 type Status = DeviceRecord["status"];
 
 /** Short names repeat (a few segments and kinds): decode each once. */
-const shortNames = new Map<string, string>();
-function shortName(bytes32: string): string {
-  let n = shortNames.get(bytes32);
-  if (n === undefined) {
-    n = decodeShortName(bytes32);
-    if (shortNames.size < 10_000) shortNames.set(bytes32, n);
-  }
-  return n;
-}
+const shortNames = new LRUCache<string, string>({ max: 10_000, memoMethod: decodeShortName });
 
 function setStatus(w: WriteSet, d: DeviceRecord, next: Status): void {
   if (d.status === next) return;
@@ -83,7 +81,7 @@ export function applyDeviceEvent(
         keyAlgorithm: f.keyAlgorithm as number,
         keyHash: f.keyHash as string,
         firmwareHash: f.firmwareHash as string,
-        segment: shortName(f.segment as string),
+        segment: shortNames.memo(f.segment as string),
         registeredAt: at,
         registeredBlock: e.blockNumber,
         ...touched,
@@ -143,7 +141,7 @@ export function applyDeviceEvent(
       const att: AttestationRecord = {
         uid,
         deviceId: e.deviceId,
-        kind: shortName(f.kind as string),
+        kind: shortNames.memo(f.kind as string),
         kindBytes32: f.kind as string,
         attester: f.attester as string,
         evidenceHash: f.evidenceHash as string,
@@ -206,4 +204,73 @@ export function applyRoleEvent(w: WriteSet, e: RoleEvent): void {
   const key = keys.role(e.role, e.account);
   if (e.name === "RoleGranted") w.put("role", key, { block: e.blockNumber });
   else w.del("role", key);
+}
+
+/** A fetched range; `window`: inside the reorg window (every header fetched, undo data kept). */
+export interface FetchedRange extends DecodedRange {
+  window: boolean;
+}
+
+/** What one commit of a range holds. */
+export interface RangeWrites {
+  w: WriteSet;
+  cursor: Cursor;
+  blocks: Map<number, BlockRecord>;
+  /** The history entries the range adds, in chain order. */
+  entries: HistoryEntryRecord[];
+}
+
+/**
+ * Applies a range that follows the store's cursor (the caller checked that the header before it
+ * has the cursor's hash). Inside the window every block gets a block record, since a rollback
+ * may stop at any of them; below it only the range's end does.
+ */
+export function applyRange(state: MemoryState, hashers: Hashers, range: FetchedRange): RangeWrites {
+  const c = state.cursor;
+  if (!c) throw new FatalIndexerError("internal: store has no cursor");
+  if (range.from !== c.block + 1)
+    throw new FatalIndexerError(`internal: range ${range.from} does not follow cursor ${c.block}`);
+  const toHeader = range.headers.get(range.to);
+  if (!toHeader) throw new FatalIndexerError(`internal: no header for range end ${range.to}`);
+
+  const w = createWriteSet(state, { recordUndo: range.window });
+  const ctx: ApplyContext = {
+    w,
+    hashers,
+    headers: range.headers,
+    attestationsOf: (id) => (state.deviceAttestations.get(id) ?? []).map((e) => e.uid),
+  };
+  const pendingAtts = new Map<string, string[]>();
+  const entries: HistoryEntryRecord[] = [];
+  const blocks = new Map<number, BlockRecord>();
+  let digest = c.digest;
+  let events = c.events;
+  let i = 0;
+  const { logs } = range;
+  while (i < range.events.length) {
+    const b = range.events[i]!.blockNumber;
+    const start = i;
+    w.beginBlock(b);
+    for (; i < range.events.length && range.events[i]!.blockNumber === b; i++) {
+      const e = range.events[i]!;
+      if (e.type === "device") entries.push(applyDeviceEvent(ctx, e, pendingAtts));
+      else applyRoleEvent(w, e);
+    }
+    digest = hashers.foldBlock(digest, b, range.events[start]!.blockHash, logs.slice(start, i));
+    events += i - start;
+    if (range.window) blocks.set(b, { hash: range.events[start]!.blockHash, digest, events });
+  }
+  if (range.window) {
+    let d = c.digest;
+    let ev = c.events;
+    for (let n = range.from; n <= range.to; n++) {
+      const rec = blocks.get(n);
+      if (rec) ({ digest: d, events: ev } = rec);
+      else blocks.set(n, { hash: range.headers.get(n)!.hash, digest: d, events: ev });
+    }
+  } else {
+    blocks.set(range.to, { hash: toHeader.hash, digest, events });
+  }
+  const undoFloor = range.window ? c.undoFloor : range.to;
+  return { w, cursor: { block: range.to, hash: toHeader.hash, digest, undoFloor, events }, blocks, entries };
 }

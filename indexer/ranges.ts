@@ -1,5 +1,5 @@
 /**
- * Adaptive eth_getLogs ranges and retry pacing.
+ * Adaptive eth_getLogs ranges (retry pacing is common/retry.ts).
  *
  * The span (blocks per call) aims at `targetLogs` logs per answer: it grows (at most ×2 per
  * call) while answers are small and shrinks when they are large; a "too many results"/range
@@ -38,32 +38,6 @@ export function createRangeSizer(opts: RangeSizerOptions = {}): RangeSizer {
     narrow(blocks, limit) {
       span = Math.max(1, Math.floor(Math.min(blocks, span) / 2));
       if (limit) cap = Math.max(1, Math.min(cap, blocks - 1));
-    },
-  };
-}
-
-export interface Backoff {
-  /** Delay before the next attempt (exponential with full jitter). */
-  next(): number;
-  reset(): void;
-  readonly failures: number;
-}
-
-export function createBackoff(opts: { baseMs?: number; maxMs?: number } = {}): Backoff {
-  const base = opts.baseMs ?? 100;
-  const max = opts.maxMs ?? 10_000;
-  let failures = 0;
-  return {
-    next() {
-      const ceiling = Math.min(max, base * 2 ** Math.min(failures, 20));
-      failures++;
-      return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-    },
-    reset() {
-      failures = 0;
-    },
-    get failures() {
-      return failures;
     },
   };
 }

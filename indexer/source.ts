@@ -9,9 +9,10 @@
  * into the canonical words the history head commits to ({@link DeviceEvent.encodedFields}).
  */
 import { getAddress } from "ethers";
+import { LRUCache } from "lru-cache";
 import { DEVICE_EVENT_NAMES, ROLE_EVENT_NAMES, eventFragment } from "../common/abi";
 import { eventKindCode, type DeviceEventName } from "../common/codes";
-import { hexToNumber, numberToHex, type RpcClient } from "../common/rpc";
+import { hexToNumber, numberToHex, type RpcCall, type RpcClient } from "../common/rpc";
 import { InconsistentNodeError } from "./errors";
 
 /** A log as eth_getLogs returns it. */
@@ -68,17 +69,11 @@ export interface BlockHeader {
 
 // ------------------------------------------------------------------ decoding
 
-const addressCache = new Map<string, string>();
+/** EIP-55 of a 32-byte word's low 20 bytes, memoised: a registry sees few distinct accounts. */
+const addresses = new LRUCache<string, string>({ max: 100_000, memoMethod: (low) => getAddress("0x" + low) });
 
-/** EIP-55 of a 32-byte word's low 20 bytes (cached: a registry sees few distinct accounts). */
 function wordToAddress(word: string): string {
-  const low = word.slice(-40).toLowerCase();
-  let a = addressCache.get(low);
-  if (a === undefined) {
-    a = getAddress("0x" + low);
-    if (addressCache.size < 100_000) addressCache.set(low, a);
-  }
-  return a;
+  return addresses.memo(word.slice(-40).toLowerCase());
 }
 
 type FieldType = "bytes32" | "address" | "uint8" | "uint40";
@@ -302,7 +297,7 @@ export function parseHeader(raw: unknown, expected?: number): BlockHeader {
 }
 
 /** The eth_getBlockByNumber call for a header (no transactions). */
-export function headerCall(block: number | "latest"): { method: string; params: unknown[] } {
+export function headerCall(block: number | "latest"): RpcCall {
   return { method: "eth_getBlockByNumber", params: [block === "latest" ? "latest" : numberToHex(block), false] };
 }
 
@@ -334,13 +329,17 @@ export interface DecodedRange {
   to: number;
   logs: RawLog[];
   events: RegistryEvent[];
-  /** Headers of every block with a log, of `to`, and of `from − 1` when from > 0. */
+  /**
+   * Headers of every block with a log, of `to`, and of `from − 1` when from > 0; in a
+   * {@link readWindowRange} every header of [from − 1, to].
+   */
   headers: Map<number, BlockHeader>;
 }
 
 /**
  * Logs of [from, to] decoded, with the headers of their blocks; each log's block hash is checked
- * against its header (a mismatch means the chain moved during the fetch: retry).
+ * against its header (a mismatch means the chain moved during the fetch: retry). For ranges far
+ * behind the head, where only the blocks with logs and the range's ends matter.
  */
 export async function readRegistryRange(
   client: RpcClient,
@@ -356,6 +355,46 @@ export async function readRegistryRange(
   const headers = await fetchHeaders(client, wanted);
   checkLogBlocks(events, headers);
   return { from, to, logs, events, headers };
+}
+
+/**
+ * Inside the reorg window: the logs of [from, to] and every header of [from − 1, to] in ONE
+ * JSON-RPC batch (one state of the node), checked to link block by block by `parentHash`.
+ */
+export async function readWindowRange(
+  client: RpcClient,
+  registry: string,
+  from: number,
+  to: number,
+): Promise<DecodedRange> {
+  const calls: RpcCall[] = [
+    {
+      method: "eth_getLogs",
+      params: [{ address: registry, fromBlock: numberToHex(from), toBlock: numberToHex(to), topics: [INDEXED_TOPICS] }],
+    },
+  ];
+  for (let n = from - 1; n <= to; n++) calls.push(headerCall(n));
+  const [logs, ...rawHeaders] = await client.batch<unknown>(calls);
+  checkLogs(logs, registry, from, to);
+  const headers = new Map<number, BlockHeader>();
+  rawHeaders.forEach((h, i) => headers.set(from - 1 + i, parseHeader(h, from - 1 + i)));
+  for (let n = from; n <= to; n++) {
+    if (headers.get(n)!.parentHash !== headers.get(n - 1)!.hash) {
+      throw new InconsistentNodeError(`block ${n} does not link to block ${n - 1} (the chain moved during the fetch)`);
+    }
+  }
+  const events = logs.map(decodeLog);
+  checkLogBlocks(events, headers);
+  return { from, to, logs, events, headers };
+}
+
+/** The node's hash of each block (lowercase), `undefined` for a block it does not have. One batch. */
+export async function readBlockHashes(client: RpcClient, numbers: readonly number[]): Promise<(string | undefined)[]> {
+  const raws = await client.batch<unknown>(numbers.map(headerCall));
+  return raws.map((raw) => {
+    const hash = (raw as { hash?: unknown } | null)?.hash;
+    return typeof hash === "string" ? hash.toLowerCase() : undefined;
+  });
 }
 
 /** Every event's block hash equals its block's header hash. */

@@ -1,48 +1,30 @@
 /**
- * Backfill, then follow: the loop that moves the store's cursor along the chain.
+ * Backfill, then follow: the loop that moves the store's cursor along the chain. Fetching is
+ * `source.ts`, turning a range into writes is `apply.ts`, committing is `store/store.ts`; this
+ * file decides what to fetch next, notices reorgs and rolls back.
  *
  * - Far behind the head (below head − reorgWindow) ranges are fetched ahead of the one being
  *   applied (one call in flight while the previous range is written), with headers only for
  *   blocks that have logs and for the range ends; no undo data is kept there.
  * - Inside the window every block's header is fetched in the same JSON-RPC batch as the logs,
  *   the hash chain is checked link by link, and undo data is kept per block.
- * - Invariant: a range is applied only if the header before it has the hash of the cursor; when
- *   it does not, the chain was reorganised: walk the window's block records down to the newest
- *   block the node still has, roll back to it (one batch) and go on from there. No match in
- *   the window → ReorgTooDeepError.
- * - Retryable errors (transport, 5xx, JSON-RPC errors, inconsistent answers) back off with
- *   jitter and try the same `from` again, so no block is ever skipped; range limits and
- *   time-outs narrow the span. Fatal errors end the loop.
+ * - A reorg is a value, not an exception: a step answers `{ type: "reorg" }` and the loop rolls
+ *   back before the next step.
+ * - Retryable errors (transport, 5xx, JSON-RPC errors, inconsistent answers) back off with full
+ *   jitter (common/retry.ts) and try the same `from` again, so no block is ever skipped; range
+ *   limits and time-outs narrow the span. Fatal errors end the loop.
  */
 import type { Logger } from "../common/logger";
-import { RpcRangeLimitError, RpcTransportError, numberToHex, type RpcClient } from "../common/rpc";
-import { applyDeviceEvent, applyRoleEvent, type ApplyContext } from "./apply";
-import { IndexerError, InconsistentNodeError, ReorgTooDeepError, isRetryable } from "./errors";
+import { retry, sleep, type RetryInfo } from "../common/retry";
+import { RpcRangeLimitError, RpcTransportError, type RpcClient } from "../common/rpc";
+import { applyRange, type FetchedRange } from "./apply";
+import { IndexerError, ReorgTooDeepError } from "./errors";
 import type { Hashers } from "./hashing";
-import { createBackoff, createRangeSizer, type RangeSizerOptions } from "./ranges";
-import {
-  checkLogBlocks,
-  checkLogs,
-  decodeLog,
-  fetchHead,
-  fetchHeaders,
-  fetchRegistryLogs,
-  headerCall,
-  INDEXED_TOPICS,
-  parseHeader,
-  type BlockHeader,
-  type RawLog,
-  type RegistryEvent,
-} from "./source";
-import type { BlockRecord, Cursor } from "./store/schema";
+import { createRangeSizer, type RangeSizerOptions } from "./ranges";
+import { fetchHead, readBlockHashes, readRegistryRange, readWindowRange } from "./source";
+import type { Cursor } from "./store/schema";
 import type { Store } from "./store/store";
-import { createWriteSet } from "./store/writeset";
-import type { HistoryEntryRecord, StoreChange } from "./types";
-
-/** The header before a range is not the cursor's block any more. */
-class ReorgDetected extends IndexerError {
-  override name = "ReorgDetected";
-}
+import type { StoreChange } from "./types";
 
 export interface SyncOptions {
   client: RpcClient;
@@ -71,42 +53,21 @@ export interface Sync {
   /** Runs until stop() or a fatal error (which it rejects with). */
   run(): Promise<void>;
   stop(): void;
-  /** Resolves (or rejects with the fatal error) when a commit reaches `block`. */
+  /** Called after every commit and every idle poll. */
   onProgress(listener: () => void): () => void;
 }
 
-interface Chunk {
-  from: number;
-  to: number;
-  logs: RawLog[];
-  events: RegistryEvent[];
-  headers: Map<number, BlockHeader>;
-  /** Inside the reorg window: every header of the range, undo data kept. */
-  window: boolean;
-}
+/** What one step of the loop did. */
+export type Step =
+  { type: "idle" } | { type: "block"; fromBlock: number; toBlock: number } | { type: "reorg"; reason: string };
 
 export function createSync(opts: SyncOptions): Sync {
   const { client, store, hashers, logger } = opts;
   const state: SyncState = { headBlock: 0, caughtUp: false, reorgs: 0, rpcErrors: 0 };
   const sizer = createRangeSizer(opts.ranges);
-  const backoff = createBackoff(opts.retry);
   const progress = new Set<() => void>();
-  let stopped = false;
-  let wake: (() => void) | undefined;
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (stopped) return resolve();
-      const t = setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(t);
-        wake = undefined;
-        resolve();
-      };
-    });
+  const stopping = new AbortController();
+  const { signal } = stopping;
 
   const cursor = (): Cursor => {
     const c = store.state.cursor;
@@ -114,178 +75,107 @@ export function createSync(opts: SyncOptions): Sync {
     return c;
   };
 
-  // ---------------------------------------------------------------- fetching
+  const notify = () => {
+    for (const l of progress) l();
+  };
 
-  async function fetchBackfillChunk(from: number, to: number): Promise<Chunk> {
-    const logs = await fetchRegistryLogs(client, opts.registry, from, to);
-    const events = logs.map(decodeLog);
-    const wanted = new Set<number>([from - 1, to]);
-    for (const e of events) wanted.add(e.blockNumber);
-    const headers = await fetchHeaders(client, wanted);
-    checkLogBlocks(events, headers);
-    return { from, to, logs, events, headers, window: false };
-  }
-
-  async function fetchWindowChunk(from: number, to: number): Promise<Chunk> {
-    const calls = [
-      {
-        method: "eth_getLogs",
-        params: [
-          { address: opts.registry, fromBlock: numberToHex(from), toBlock: numberToHex(to), topics: [INDEXED_TOPICS] },
-        ],
+  /** Retries of one fetch or step: counted, logged, paced by common/retry. */
+  function retrying(from: number, to: () => number, narrow: boolean) {
+    return {
+      ...opts.retry,
+      signal,
+      onRetry: ({ err, attempt, delayMs }: RetryInfo) => {
+        state.rpcErrors++;
+        const span = to() - from + 1;
+        const timedOut = err instanceof RpcTransportError && err.timedOut;
+        if (narrow && (err instanceof RpcRangeLimitError || timedOut))
+          sizer.narrow(span, err instanceof RpcRangeLimitError);
+        logger.warn({
+          msg: "rpc error, retrying",
+          err: (err as Error).message,
+          error_name: (err as Error).name,
+          from_block: from,
+          to_block: to(),
+          next_span: sizer.span,
+          failures: attempt,
+          delay_ms: delayMs,
+        });
       },
-    ];
-    for (let n = from - 1; n <= to; n++) calls.push(headerCall(n) as (typeof calls)[number]);
-    const [rawLogs, ...rawHeaders] = await client.batch<unknown>(calls);
-    checkLogs(rawLogs, opts.registry, from, to);
-    const headers = new Map<number, BlockHeader>();
-    rawHeaders.forEach((h, i) => headers.set(from - 1 + i, parseHeader(h, from - 1 + i)));
-    for (let n = from; n <= to; n++) {
-      if (headers.get(n)!.parentHash !== headers.get(n - 1)!.hash) {
-        throw new InconsistentNodeError(
-          `block ${n} does not link to block ${n - 1} (the chain moved during the fetch)`,
-        );
-      }
-    }
-    const events = rawLogs.map(decodeLog);
-    checkLogBlocks(events, headers);
-    return { from, to, logs: rawLogs, events, headers, window: true };
+    };
   }
 
   /** Fetches [from, ≤ until] with retries; narrows the span on range limits and time-outs. */
-  async function fetchWithRetry(from: number, until: number, window: boolean): Promise<Chunk | undefined> {
-    for (;;) {
-      if (stopped) return undefined;
-      const to = Math.min(until, from + sizer.span - 1);
-      const started = Date.now();
-      try {
-        const chunk = window ? await fetchWindowChunk(from, to) : await fetchBackfillChunk(from, to);
-        sizer.succeeded(to - from + 1, chunk.logs.length);
+  async function fetchRange(from: number, until: number, window: boolean): Promise<FetchedRange> {
+    let to = from;
+    return retry(
+      async () => {
+        to = Math.min(until, from + sizer.span - 1);
+        const started = Date.now();
+        const range = window
+          ? await readWindowRange(client, opts.registry, from, to)
+          : await readRegistryRange(client, opts.registry, from, to);
+        sizer.succeeded(to - from + 1, range.logs.length);
         logger.debug({
           msg: "fetched",
           from_block: from,
           to_block: to,
-          logs: chunk.logs.length,
+          logs: range.logs.length,
           duration_ms: Date.now() - started,
         });
-        return chunk;
-      } catch (err) {
-        if (!isRetryable(err)) throw err;
-        noteRetryable(err, from, to);
-        await sleep(backoff.next());
-      }
-    }
+        return { ...range, window };
+      },
+      retrying(from, () => to, true),
+    );
   }
 
-  function noteRetryable(err: unknown, from: number, to: number): void {
-    state.rpcErrors++;
-    const timedOut = err instanceof RpcTransportError && err.timedOut;
-    if (err instanceof RpcRangeLimitError || timedOut) sizer.narrow(to - from + 1, err instanceof RpcRangeLimitError);
-    logger.warn({
-      msg: "rpc error, retrying",
-      err: (err as Error).message,
-      error_name: (err as Error).name,
-      from_block: from,
-      to_block: to,
-      next_span: sizer.span,
-      failures: backoff.failures + 1,
-    });
-  }
-
-  // ---------------------------------------------------------------- applying
-
-  async function applyChunk(chunk: Chunk): Promise<void> {
-    const t0 = performance.now();
+  // Invariant: a range is applied only if the header before it has the hash of the cursor, so
+  // the store always holds one unbroken chain of blocks ending at the cursor. When the header
+  // differs, the chain was reorganised below us: the step answers a reorg instead of applying.
+  function reorgBefore(range: FetchedRange): Step | undefined {
     const c = cursor();
-    if (chunk.from !== c.block + 1)
-      throw new IndexerError(`internal: range ${chunk.from} does not follow cursor ${c.block}`);
-    const before = chunk.headers.get(c.block);
+    const before = range.headers.get(c.block);
     if (before && before.hash !== c.hash)
-      throw new ReorgDetected(`block ${c.block} is now ${before.hash}, the store has ${c.hash}`);
-    const toHeader = chunk.headers.get(chunk.to);
-    if (!toHeader) throw new IndexerError(`internal: no header for range end ${chunk.to}`);
+      return { type: "reorg", reason: `block ${c.block} is now ${before.hash}, the store has ${c.hash}` };
+    return undefined;
+  }
 
-    const w = createWriteSet(store.state, { recordUndo: chunk.window });
-    const ctx: ApplyContext = {
-      w,
-      hashers,
-      headers: chunk.headers,
-      attestationsOf: (id) => (store.state.deviceAttestations.get(id) ?? []).map((e) => e.uid),
-    };
-    const pendingAtts = new Map<string, string[]>();
-    const entries: HistoryEntryRecord[] = [];
-    const blocks = new Map<number, BlockRecord>();
-    let digest = c.digest;
-    let events = c.events;
-    let i = 0;
-    const { logs } = chunk;
-    while (i < chunk.events.length) {
-      const b = chunk.events[i]!.blockNumber;
-      const start = i;
-      w.beginBlock(b);
-      for (; i < chunk.events.length && chunk.events[i]!.blockNumber === b; i++) {
-        const e = chunk.events[i]!;
-        if (e.type === "device") entries.push(applyDeviceEvent(ctx, e, pendingAtts));
-        else applyRoleEvent(w, e);
-      }
-      digest = hashers.foldBlock(digest, b, chunk.events[start]!.blockHash, logs.slice(start, i));
-      events += i - start;
-      if (chunk.window) blocks.set(b, { hash: chunk.events[start]!.blockHash, digest, events });
-    }
-    if (chunk.window) {
-      // every block of the window gets a record: a rollback may stop at any of them
-      let d = c.digest;
-      let ev = c.events;
-      for (let n = chunk.from; n <= chunk.to; n++) {
-        const rec = blocks.get(n);
-        if (rec) ({ digest: d, events: ev } = rec);
-        else blocks.set(n, { hash: chunk.headers.get(n)!.hash, digest: d, events: ev });
-      }
-    } else {
-      blocks.set(chunk.to, { hash: toHeader.hash, digest, events });
-    }
-    const undoFloor = chunk.window ? c.undoFloor : chunk.to;
-    const next: Cursor = { block: chunk.to, hash: toHeader.hash, digest, undoFloor, events };
-    const undo = await w.undo(store.subs);
+  async function commit(range: FetchedRange): Promise<void> {
+    const t0 = performance.now();
+    const r = applyRange(store.state, hashers, range);
+    const undo = await r.w.undo(store.subs);
     const t1 = performance.now();
     await store.commitRange({
-      w,
-      cursor: next,
-      blocks,
+      w: r.w,
+      cursor: r.cursor,
+      blocks: r.blocks,
       undo,
-      pruneBelow: Math.max(undoFloor, chunk.to - opts.reorgWindow),
+      pruneBelow: Math.max(r.cursor.undoFloor, range.to - opts.reorgWindow),
     });
-    backoff.reset();
     logger.debug({
       msg: "applied",
-      from_block: chunk.from,
-      to_block: chunk.to,
-      events: next.events,
-      window: chunk.window,
+      from_block: range.from,
+      to_block: range.to,
+      events: r.cursor.events,
+      window: range.window,
       apply_ms: Math.round(t1 - t0),
       commit_ms: Math.round(performance.now() - t1),
     });
-    if (entries.length) opts.emit({ type: "applied", fromBlock: chunk.from, toBlock: chunk.to, entries });
-    for (const l of progress) l();
+    if (r.entries.length) opts.emit({ type: "applied", fromBlock: range.from, toBlock: range.to, entries: r.entries });
+    notify();
   }
 
-  // ---------------------------------------------------------------- reorgs
-
-  async function handleReorg(reason: string): Promise<void> {
+  // Invariant: the common ancestor is the newest block record of the window whose hash the node
+  // still has; everything above it is rolled back in one batch. The window holds records back to
+  // max(undoFloor, cursor − reorgWindow); no match there means the reorg is deeper than the undo
+  // data, which is fatal (the store keeps its last consistent state).
+  async function rollBack(reason: string): Promise<void> {
     const c = cursor();
     const floor = Math.max(c.undoFloor, c.block - opts.reorgWindow);
     const candidates = [...store.state.blocks.keys()].filter((n) => n >= floor && n <= c.block).sort((a, b) => b - a);
-    const raws = await client.batch<unknown>(candidates.map(headerCall));
-    let ancestor: number | undefined;
-    for (let i = 0; i < candidates.length; i++) {
-      const raw = raws[i] as { hash?: string } | null;
-      const n = candidates[i]!;
-      if (raw && typeof raw.hash === "string" && raw.hash.toLowerCase() === store.state.blocks.get(n)!.hash) {
-        ancestor = n;
-        break;
-      }
-    }
-    if (ancestor === undefined) throw new ReorgTooDeepError(c.block, opts.reorgWindow);
+    const hashes = await readBlockHashes(client, candidates);
+    const i = candidates.findIndex((n, j) => hashes[j] === store.state.blocks.get(n)!.hash);
+    if (i < 0) throw new ReorgTooDeepError(c.block, opts.reorgWindow);
+    const ancestor = candidates[i]!;
     const retracted = await store.rollbackTo(ancestor);
     state.reorgs++;
     logger.warn({
@@ -297,27 +187,29 @@ export function createSync(opts: SyncOptions): Sync {
       retracted: retracted.length,
     });
     if (retracted.length) opts.emit({ type: "retracted", toBlock: ancestor, entries: retracted });
-    for (const l of progress) l();
+    notify();
   }
 
-  // ---------------------------------------------------------------- the loop
-
-  async function backfill(until: number): Promise<void> {
-    let pending: Promise<Chunk | undefined> | undefined = fetchWithRetry(cursor().block + 1, until, false);
+  /** Applies ranges up to `until`, fetching the next while the current one is written. */
+  async function backfill(until: number): Promise<Step> {
+    const from = cursor().block + 1;
+    let pending: Promise<FetchedRange> | undefined = fetchRange(from, until, false);
     try {
-      while (pending && !stopped) {
+      while (pending) {
         const waitStart = performance.now();
-        const chunk: Chunk | undefined = await pending;
+        const range: FetchedRange = await pending;
+        signal.throwIfAborted();
         logger.debug({ msg: "waited for range", duration_ms: Math.round(performance.now() - waitStart) });
-        pending = undefined;
-        if (!chunk) return;
-        if (chunk.to < until) pending = fetchWithRetry(chunk.to + 1, until, false);
-        await applyChunk(chunk);
+        const reorg = reorgBefore(range);
+        if (reorg) return reorg;
+        pending = range.to < until ? fetchRange(range.to + 1, until, false) : undefined;
+        await commit(range);
       }
     } finally {
       // an abandoned prefetch must not surface as an unhandled rejection
       pending?.catch(() => undefined);
     }
+    return { type: "block", fromBlock: from, toBlock: cursor().block };
   }
 
   function markCaughtUp(headBlock: number): void {
@@ -329,7 +221,7 @@ export function createSync(opts: SyncOptions): Sync {
   let lastHeadHash = "";
   let lastProgressLog = 0;
 
-  async function step(): Promise<"idle" | "busy"> {
+  async function step(): Promise<Step> {
     const head = await fetchHead(client);
     state.headBlock = head.number;
     const target = head.number - opts.confirmations;
@@ -337,25 +229,25 @@ export function createSync(opts: SyncOptions): Sync {
     if (target <= c.block) {
       if (head.hash !== lastHeadHash && c.block >= 0) {
         // nothing new to apply, but the blocks we hold may have been replaced (same height or shorter)
-        const [raw] = await client.batch<unknown>([headerCall(c.block)]);
-        const hash = (raw as { hash?: string } | null)?.hash?.toLowerCase();
-        if (hash !== c.hash) throw new ReorgDetected(`block ${c.block} is now ${hash ?? "missing"}`);
+        const [hash] = await readBlockHashes(client, [c.block]);
+        if (hash !== c.hash) return { type: "reorg", reason: `block ${c.block} is now ${hash ?? "missing"}` };
         lastHeadHash = head.hash;
       }
       if (!state.caughtUp) markCaughtUp(head.number);
-      for (const l of progress) l();
-      return "idle";
+      notify();
+      return { type: "idle" };
     }
     const safe = head.number - opts.reorgWindow;
+    let done: Step;
     if (c.block + 1 <= safe) {
-      await backfill(Math.min(target, safe));
+      done = await backfill(Math.min(target, safe));
     } else {
-      const chunk = await fetchWindowChunk(
-        c.block + 1,
-        Math.min(target, c.block + Math.max(1, Math.min(sizer.span, opts.reorgWindow))),
-      );
-      await applyChunk(chunk);
+      const until = Math.min(target, c.block + Math.max(1, Math.min(sizer.span, opts.reorgWindow)));
+      const range = await fetchRange(c.block + 1, until, true);
+      done = reorgBefore(range) ?? { type: "block", fromBlock: range.from, toBlock: range.to };
+      if (done.type === "block") await commit(range);
     }
+    if (done.type !== "block") return done;
     if (!state.caughtUp && cursor().block >= target) markCaughtUp(head.number);
     const now = Date.now();
     if (now - lastProgressLog > 2000) {
@@ -369,41 +261,43 @@ export function createSync(opts: SyncOptions): Sync {
         events: after.events,
       });
     }
-    return "busy";
+    return done;
+  }
+
+  async function loop(): Promise<void> {
+    for (;;) {
+      const from = () => cursor().block + 1;
+      const s = await retry(
+        step,
+        retrying(from(), () => Math.max(from(), state.headBlock), false),
+      );
+      if (s.type === "reorg") {
+        lastHeadHash = "";
+        await retry(
+          () => rollBack(s.reason),
+          retrying(from(), () => cursor().block, false),
+        );
+      } else if (s.type === "idle") {
+        await sleep(opts.pollMs, signal);
+      }
+    }
   }
 
   return {
     state,
     stop() {
-      stopped = true;
-      wake?.();
+      stopping.abort(new IndexerError("the indexer stopped"));
     },
     onProgress(listener) {
       progress.add(listener);
       return () => progress.delete(listener);
     },
     async run() {
-      let reorg: string | undefined;
-      while (!stopped) {
-        try {
-          if (reorg !== undefined) {
-            await handleReorg(reorg);
-            reorg = undefined;
-            continue;
-          }
-          const r = await step();
-          if (r === "idle") await sleep(opts.pollMs);
-        } catch (err) {
-          if (stopped) return;
-          if (err instanceof ReorgDetected) {
-            lastHeadHash = "";
-            reorg = err.message;
-            continue;
-          }
-          if (!isRetryable(err)) throw err;
-          noteRetryable(err, cursor().block + 1, Math.max(cursor().block + 1, state.headBlock));
-          await sleep(backoff.next());
-        }
+      try {
+        await loop();
+      } catch (err) {
+        if (signal.aborted) return;
+        throw err;
       }
     },
   };

@@ -143,11 +143,14 @@ export async function measureGas(actors: GasActors, label = "gas"): Promise<GasF
   };
 }
 
-/** The targets of issue 2 (gas per call, or per device for the 100-item batches). */
+/**
+ * The bounds of issue 8 (gas per call, or per device for the 100-item batches), set when the
+ * hand-written assembly went back to plain Solidity (docs/gas.md).
+ */
 export const GAS_TARGETS: Partial<Record<keyof GasFigures, number>> = {
-  registerDevice: 75_000,
-  registerDevicesPerDevice: 50_000,
-  attest: 60_000,
-  revokeDevice: 40_000,
-  revokeDevicesPerDevice: 12_000,
+  registerDevice: 80_000,
+  registerDevicesPerDevice: 55_000,
+  attest: 65_000,
+  revokeDevice: 45_000,
+  revokeDevicesPerDevice: 15_000,
 };

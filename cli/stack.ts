@@ -12,6 +12,8 @@ export interface StackOptions {
   dataDir: string;
   confirmations: number;
   pollMs: number;
+  reorgWindow?: number;
+  maxBlockRange?: number;
   host: string;
   port: number;
   maxLagBlocks: number;
@@ -43,6 +45,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     dataDir: o.dataDir,
     confirmations: o.confirmations,
     pollMs: o.pollMs,
+    reorgWindow: o.reorgWindow,
+    ranges: o.maxBlockRange === undefined ? undefined : { maxSpan: o.maxBlockRange },
     rebuild: o.rebuild,
     logger: o.logger.child({ module: "indexer" }),
   });

@@ -13,6 +13,9 @@ export const SETTINGS = {
   deployment: { env: "DTL_DEPLOYMENT", flag: "deployment" },
   confirmations: { env: "DTL_CONFIRMATIONS", flag: "confirmations" },
   pollMs: { env: "DTL_POLL_MS", flag: "poll-ms" },
+  reorgWindow: { env: "DTL_REORG_WINDOW", flag: "reorg-window" },
+  maxBlockRange: { env: "DTL_MAX_BLOCK_RANGE", flag: "max-block-range" },
+  rebuild: { env: "DTL_REBUILD", flag: "rebuild" },
   dataDir: { env: "DTL_DATA_DIR", flag: "data-dir" },
   host: { env: "DTL_HOST", flag: "host" },
   port: { env: "DTL_PORT", flag: "port" },
@@ -49,6 +52,15 @@ const int = (min: number, max: number) =>
 
 const nonEmpty = z.string().min(1, "must not be empty");
 
+const BOOLEANS = ["1", "0", "true", "false"] as const;
+const bool = z
+  .enum(BOOLEANS, { errorMap: () => ({ message: `must be one of ${BOOLEANS.join(", ")}` }) })
+  .transform((v) => v === "1" || v === "true");
+
+const logLevel = z
+  .enum(LOG_LEVELS, { errorMap: () => ({ message: `must be one of ${LOG_LEVELS.join(", ")}` }) })
+  .default("info");
+
 /** One model per concern; inputs are the raw strings, outputs typed values. */
 export const MODELS = {
   /** Where the chain and the registry are. */
@@ -62,7 +74,15 @@ export const MODELS = {
     dataDir: nonEmpty.default(DEFAULT_DATA_DIR),
     confirmations: int(0, 1000).default("0"),
     pollMs: int(10, 600_000).default("100"),
+    /** Blocks of undo data kept for reorgs. */
+    reorgWindow: int(1, 100_000).default("64"),
+    /** Most blocks per eth_getLogs call (for nodes with a range limit). */
+    maxBlockRange: int(1, 10_000_000).default("100000"),
+    /** Wipe and rebuild a store of another chain/registry or an older schema. */
+    rebuild: bool.default("false"),
   }),
+  /** A process's logs (the standalone indexer; dtl serve has them in `server`). */
+  log: z.object({ logLevel }),
   /** The GraphQL server (dtl serve, dtl dev). */
   server: z.object({
     host: nonEmpty.default(DEFAULT_HOST),
@@ -78,9 +98,7 @@ export const MODELS = {
       )
       .refine((keys) => keys.every((k) => k.length >= 16), "every key must be at least 16 characters")
       .default(""),
-    logLevel: z
-      .enum(LOG_LEVELS, { errorMap: () => ({ message: `must be one of ${LOG_LEVELS.join(", ")}` }) })
-      .default("info"),
+    logLevel,
   }),
   /** A client of the GraphQL API (verify, history, audit). */
   client: z.object({
@@ -130,8 +148,8 @@ export function loadConfig<K extends Concern>(
     for (const key of Object.keys(model.shape) as SettingName[]) {
       const s: { env: string; flag?: string } = SETTINGS[key];
       const flagValue = s.flag ? flags[s.flag] : undefined;
-      if (typeof flagValue === "string") {
-        input[key] = flagValue;
+      if (typeof flagValue === "string" || typeof flagValue === "boolean") {
+        input[key] = String(flagValue);
         from[key] = `--${s.flag}`;
       } else if (env[s.env] !== undefined && env[s.env] !== "") {
         input[key] = env[s.env]!;

@@ -4,40 +4,44 @@
  *   DTL_RPC_URL=http://127.0.0.1:8545 DTL_DEPLOYMENT=deployments/31337.json DTL_DATA_DIR=data/index \
  *     ts-node indexer/main.ts
  *
- * Optional: DTL_CONFIRMATIONS, DTL_POLL_MS, DTL_REORG_WINDOW, DTL_REBUILD=1, DTL_LOG_LEVEL,
- * DTL_MAX_BLOCK_RANGE (most blocks per eth_getLogs, for nodes with a range limit).
+ * Settings come from the same loader and model as `dtl serve` (common/config.ts): optional
+ * DTL_CONFIRMATIONS, DTL_POLL_MS, DTL_REORG_WINDOW, DTL_MAX_BLOCK_RANGE (most blocks per eth_getLogs,
+ * for nodes with a range limit), DTL_REBUILD=1, DTL_LOG_LEVEL. Every bad value is named at once.
  * Logs JSON lines (pino) on stdout; on a fatal error prints one line on stderr and exits 1.
  * SIGTERM/SIGINT stop it cleanly (exit 0).
  */
+import { ConfigError, loadConfig, type Config } from "../common/config";
 import { readDeployment } from "../common/deployment";
 import { createLogger } from "../common/logger";
 import { createIndexer } from "./index";
 
-function int(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
-  return n;
-}
-
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is required`);
-  return v;
+/** The settings, or one ConfigError naming every bad value (DTL_DEPLOYMENT is required here). */
+function settings(): Config<"chain" | "indexer" | "log"> {
+  let cfg: Config<"chain" | "indexer" | "log"> | undefined;
+  const problems: string[] = [];
+  try {
+    cfg = loadConfig(["chain", "indexer", "log"]);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  if (!process.env.DTL_DEPLOYMENT) problems.push("DTL_DEPLOYMENT: is required (the deployments/<chainId>.json file)");
+  if (problems.length || !cfg) throw new ConfigError(problems);
+  return cfg;
 }
 
 async function main(): Promise<void> {
-  const logger = createLogger({ name: "indexer", level: process.env.DTL_LOG_LEVEL ?? "info" });
+  const { chain, indexer: ix, log } = settings();
+  const logger = createLogger({ name: "indexer", level: log.logLevel });
   const indexer = createIndexer({
-    rpcUrl: required("DTL_RPC_URL"),
-    deployment: readDeployment(required("DTL_DEPLOYMENT")),
-    dataDir: required("DTL_DATA_DIR"),
-    confirmations: int("DTL_CONFIRMATIONS", 0, 0),
-    pollMs: int("DTL_POLL_MS", 100, 1),
-    reorgWindow: int("DTL_REORG_WINDOW", 64, 1),
-    ranges: { maxSpan: int("DTL_MAX_BLOCK_RANGE", 100_000, 1) },
-    rebuild: process.env.DTL_REBUILD === "1" || process.env.DTL_REBUILD === "true",
+    rpcUrl: chain.rpcUrl,
+    deployment: readDeployment(chain.deployment!),
+    dataDir: ix.dataDir,
+    confirmations: ix.confirmations,
+    pollMs: ix.pollMs,
+    reorgWindow: ix.reorgWindow,
+    ranges: { maxSpan: ix.maxBlockRange },
+    rebuild: ix.rebuild,
     logger,
   });
   indexer.onFatal((err) => {
@@ -56,6 +60,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`indexer: ConfigError: bad settings\n${err.message}\n`);
+    process.exit(1);
+  }
   const e = err instanceof Error ? err : new Error(String(err));
   process.stderr.write(`indexer: ${e.name === "Error" ? "" : e.name + ": "}${e.message}\n`);
   process.exit(1);

@@ -12,7 +12,7 @@ import { aborted, startStack } from "../stack";
 export const command: Command = {
   name: "serve",
   usage:
-    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
+    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
   summary: "run the indexer and the GraphQL API against any RPC",
   graceful: true,
   options: {
@@ -22,6 +22,8 @@ export const command: Command = {
     port: { type: "string" },
     confirmations: { type: "string" },
     "poll-ms": { type: "string" },
+    "reorg-window": { type: "string" },
+    "max-block-range": { type: "string" },
     "max-lag-blocks": { type: "string" },
     "log-level": { type: "string" },
     rebuild: { type: "boolean" },
@@ -37,11 +39,13 @@ export const command: Command = {
       dataDir: cfg.indexer.dataDir,
       confirmations: cfg.indexer.confirmations,
       pollMs: cfg.indexer.pollMs,
+      reorgWindow: cfg.indexer.reorgWindow,
+      maxBlockRange: cfg.indexer.maxBlockRange,
       host: cfg.server.host,
       port: cfg.server.port,
       maxLagBlocks: cfg.server.maxLagBlocks,
       apiKeys: cfg.server.apiKeys,
-      rebuild: inv.values.rebuild === true,
+      rebuild: cfg.indexer.rebuild,
       logger,
     });
     inv.io.err(

@@ -2,23 +2,50 @@
  * The auditor's check (`dtl audit`): replay the registry's logs straight from the chain (the
  * indexer's replay: its log source over raw JSON-RPC and its state digest), recompute every
  * device's history head (common/history.ts), then compare
- *   (a) each recomputed head with `historyHead(id)` on chain, and
- *   (b) what an API reports — device list, every history entry, head, event count, digest —
- * all at one block: the API's indexed block when the audit starts (entries the API added later
- * are outside the audit). Every difference names the device and the block.
+ *   (a) each recomputed head with `historyHead(id)` on chain,
+ *   (b) what an API reports — device list, every history entry, head, event count, digest — at
+ *       one block: the API's indexed block when the audit starts (entries the API added later
+ *       are outside the audit), and
+ *   (c) every field of every device record the API serves, and its default-policy verdict, with
+ *       the record the chain gives at the block each answer reflects (cli/audit-records.ts).
+ * Every difference names the device, the block, and for a record the field.
  */
 import { getAddress } from "ethers";
+import pLimit from "p-limit";
 import { decodeShortName } from "../common/ids";
+import { MANUFACTURER_ROLE } from "../common/roles";
 import { GENESIS_HEAD, nextHistoryHead } from "../common/history";
 import { readHistoryHeads } from "../common/registry-views";
 import type { RpcClient } from "../common/rpc";
+import { hexToNumber } from "../common/rpc";
 import { upperSnake, type DeviceEventName } from "../common/codes";
 import { DEVICE_EVENT_NAMES } from "../common/abi";
 import type { Deployment } from "../common/deployment";
+import { evaluateTrust } from "../api/trust-engine";
 import { HistoryHeadMismatchError } from "../indexer/errors";
 import { replayRegistry } from "../indexer/replay";
-import type { DeviceEvent, RegistryEvent } from "../indexer/source";
-import type { GraphqlClient } from "./graphql";
+import {
+  fetchHeaders,
+  readRegistryRange,
+  type DeviceEvent,
+  type RegistryEvent,
+  type RoleEvent,
+} from "../indexer/source";
+import {
+  DEVICES_PAGE,
+  MAX_VERDICT_IDS,
+  VERDICTS,
+  expectedRecord,
+  recordDifferences,
+  roleHistory,
+  show,
+  type ApiDevice,
+  type ApiVerdict,
+  type ExpectedRecord,
+  type ReplayedEntry,
+  type RoleHistory,
+} from "./audit-records";
+import { gql, type DataOf, type GraphqlClient } from "./graphql";
 import { fetchHistory, type HistoryEntry } from "./commands/history";
 
 export interface AuditProblem {
@@ -28,6 +55,10 @@ export interface AuditProblem {
   block: number;
   /** Position in the device's history, when it is about an entry. */
   seq?: number;
+  /** The record field that differs ("status", "revocation.reason", "attestations[<uid>].expiresAt", "verdict.reasons"). */
+  field?: string;
+  /** The block the API's answer reflects (its `atBlock`), for a record or verdict difference. */
+  atBlock?: number;
   source: "chain" | "api";
   message: string;
 }
@@ -52,16 +83,20 @@ interface ApiStatus {
   indexedBlock: number;
   indexedBlockHash: string;
   digest: string;
+  maxLagBlocks: number;
+  fatalError: string | null;
 }
-
-/** One replayed history entry, in the API's vocabulary (the chain replay has no block timestamps). */
-type ReplayedEntry = Omit<HistoryEntry, "timestamp">;
 
 interface Replay {
   logs: number;
   digest: string;
+  /** Device entries up to the replayed block. */
   devices: Map<string, ReplayedEntry[]>;
+  /** Role events up to the replayed block. */
+  roles: RoleEvent[];
   problems: AuditProblem[];
+  /** Adds one more event (after the replayed block) to `devices` and `roles`. */
+  add(ev: RegistryEvent): void;
 }
 
 /**
@@ -71,9 +106,10 @@ interface Replay {
  */
 export async function replayChain(client: RpcClient, deployment: Deployment, to: number): Promise<Replay> {
   const devices = new Map<string, ReplayedEntry[]>();
+  const roles: RoleEvent[] = [];
   const problems: AuditProblem[] = [];
   const onEvent = (ev: RegistryEvent) => {
-    if (ev.type !== "device") return;
+    if (ev.type !== "device") return void roles.push(ev);
     const entries = devices.get(ev.deviceId) ?? [];
     const prev = entries[entries.length - 1]?.headAfter ?? GENESIS_HEAD;
     entries.push(toEntry(ev, entries.length + 1, nextHistoryHead(prev, ev.name, ev.fields)));
@@ -81,11 +117,11 @@ export async function replayChain(client: RpcClient, deployment: Deployment, to:
   };
   try {
     const r = await replayRegistry(client.url, deployment, { toBlock: to, client, onEvent });
-    return { logs: r.events, digest: r.digest, devices, problems };
+    return { logs: r.events, digest: r.digest, devices, roles, problems, add: onEvent };
   } catch (err) {
     if (!(err instanceof HistoryHeadMismatchError)) throw err;
     problems.push({ block: to, source: "chain", message: `the chain's own events do not chain: ${err.message}` });
-    return { logs: 0, digest: "", devices, problems };
+    return { logs: 0, digest: "", devices, roles, problems, add: onEvent };
   }
 }
 
@@ -196,35 +232,21 @@ export function compareHistory(
   return problems;
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
+const STATUS_QUERY = gql<{ indexerStatus: ApiStatus }>(
+  "{ indexerStatus { chainId registry indexedBlock indexedBlockHash digest maxLagBlocks fatalError } }",
+);
 
-const STATUS_QUERY = "{ indexerStatus { chainId registry indexedBlock indexedBlockHash digest } }";
-const DEVICE_IDS = `query Ids($after: String) { devices(first: 500, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }`;
-
-async function apiDeviceIds(api: GraphqlClient): Promise<string[]> {
-  const ids: string[] = [];
+/** Every device the API lists, with every field (pages of 200). */
+async function apiDevices(api: GraphqlClient): Promise<Map<string, ApiDevice>> {
+  const out = new Map<string, ApiDevice>();
   let after: string | null = null;
   for (let i = 0; i < 100_000; i++) {
-    type Page = {
-      devices: { edges: { node: { id: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
-    };
-    const { devices }: Page = await api.request<Page>(DEVICE_IDS, { after });
-    ids.push(...devices.edges.map((e) => e.node.id.toLowerCase()));
+    const { devices }: DataOf<typeof DEVICES_PAGE> = await api.request(DEVICES_PAGE, { after });
+    for (const { node } of devices.edges) out.set(node.id.toLowerCase(), node);
     if (!devices.pageInfo.hasNextPage) break;
     after = devices.pageInfo.endCursor;
   }
-  return ids;
+  return out;
 }
 
 export interface AuditOptions {
@@ -236,8 +258,93 @@ export interface AuditOptions {
   onProgress?: (what: string) => void;
 }
 
+/** The record the chain gives for `id` at `block` (undefined when not registered by then). */
+function recordAt(
+  replay: Replay,
+  id: string,
+  block: number,
+  timeOf: (block: number) => number,
+): ExpectedRecord | undefined {
+  return expectedRecord(
+    (replay.devices.get(id) ?? []).filter((e) => e.blockNumber <= block),
+    timeOf,
+  );
+}
+
+/** Every field of the API's record of `id` that differs from the chain's record at the answer's block. */
+function compareRecord(id: string, api: ApiDevice, replay: Replay, timeOf: (block: number) => number): AuditProblem[] {
+  const chain = recordAt(replay, id, api.atBlock, timeOf);
+  if (!chain)
+    return [
+      {
+        deviceId: id,
+        block: api.atBlock,
+        atBlock: api.atBlock,
+        source: "api",
+        message: `the API serves a record of this device at block ${api.atBlock}, the chain has no such device then`,
+      },
+    ];
+  return recordDifferences(api, chain, api.atBlock).map((d) => ({
+    deviceId: id,
+    block: d.block,
+    field: d.field,
+    atBlock: api.atBlock,
+    source: "api" as const,
+    message: `${d.field}: the API says ${show(d.api)}, the chain says ${show(d.chain)} (the API's answer reflects block ${api.atBlock}, the chain's last change to it is at block ${d.block})`,
+  }));
+}
+
+/**
+ * The API's default-policy verdict against the trust engine run on the chain's record and roles
+ * at the verdict's block. STALE_INDEX depends on the chain head when the API answered: it must be
+ * absent when the head then (read after the answer) was within the allowed lag, present when the
+ * API reports its indexer stopped, and either in between.
+ */
+function compareVerdict(
+  v: ApiVerdict,
+  replay: Replay,
+  roles: RoleHistory,
+  st: ApiStatus,
+  headAfter: number,
+  timeOf: (block: number) => number,
+): AuditProblem[] {
+  const id = v.deviceId.toLowerCase();
+  const rec = recordAt(replay, id, v.atBlock, timeOf);
+  const stopped = st.fatalError != null;
+  const lag = Math.max(0, headAfter - v.atBlock);
+  const expected = evaluateTrust({
+    device: rec?.device,
+    attestations: [],
+    manufacturerTrusted: rec ? roles.isManufacturer(rec.device.manufacturer, v.atBlock) : false,
+    lagBlocks: lag,
+    defaultMaxLagBlocks: st.maxLagBlocks,
+    indexStopped: stopped,
+    policy: {},
+    proof: { type: "none" },
+    now: Date.now() / 1000,
+  });
+  const unsure = !stopped && lag > st.maxLagBlocks; // the API's head may have been older than ours
+  const reasons = (rs: readonly string[]) => (unsure ? rs.filter((r) => r !== "STALE_INDEX") : [...rs]);
+  const manufacturerRole = rec && roles.lastAt(MANUFACTURER_ROLE, rec.device.manufacturer, v.atBlock)?.blockNumber;
+  const block = Math.max(rec?.touched.get("status") ?? 0, manufacturerRole ?? 0) || v.atBlock;
+  const out: AuditProblem[] = [];
+  const differ = (field: string, api: unknown, chain: unknown) =>
+    out.push({
+      deviceId: id,
+      block,
+      field,
+      atBlock: v.atBlock,
+      source: "api",
+      message: `${field}: the API says ${show(api)}, the default policy on the chain's record gives ${show(chain)} (the API's answer reflects block ${v.atBlock})`,
+    });
+  if (!unsure && v.trusted !== expected.trusted) differ("verdict.trusted", v.trusted, expected.trusted);
+  if (JSON.stringify(reasons(v.reasons)) !== JSON.stringify(reasons(expected.reasons)))
+    differ("verdict.reasons", reasons(v.reasons), reasons(expected.reasons));
+  return out;
+}
+
 export async function audit(o: AuditOptions): Promise<AuditReport> {
-  const { indexerStatus: st } = await o.api.request<{ indexerStatus: ApiStatus }>(STATUS_QUERY);
+  const { indexerStatus: st } = await o.api.request(STATUS_QUERY);
   const registry = getAddress(o.deployment.registry);
   if (st.chainId !== o.deployment.chainId || getAddress(st.registry) !== registry) {
     throw new Error(
@@ -262,6 +369,7 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
   const replay = await replayChain(o.client, o.deployment, block);
   problems.push(...replay.problems);
   const ids = replay.digest ? [...replay.devices.keys()] : []; // a broken chain of heads: nothing to compare with
+  const upTo = (id: string) => replay.devices.get(id)!.filter((e) => e.blockNumber <= block);
 
   o.onProgress?.(`checking ${ids.length} history heads on chain`);
   const onChain = await readHistoryHeads(o.client, o.deployment.registry, ids, block);
@@ -279,52 +387,80 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     }
   });
 
-  o.onProgress?.(`comparing the API's view of ${ids.length} devices`);
-  const apiIds = new Set(replay.digest ? await apiDeviceIds(o.api) : []);
+  const limit = pLimit(o.concurrency ?? 8);
+  o.onProgress?.(`comparing the API's records and default-policy verdicts of ${ids.length} devices`);
+  const records = replay.digest ? await apiDevices(o.api) : new Map<string, ApiDevice>();
+  const askIds = [...new Set([...ids, ...records.keys()])];
+  const chunks = Array.from({ length: Math.ceil(askIds.length / MAX_VERDICT_IDS) }, (_, i) =>
+    askIds.slice(i * MAX_VERDICT_IDS, (i + 1) * MAX_VERDICT_IDS),
+  );
+  const verdicts = (
+    await Promise.all(chunks.map((c) => limit(async () => (await o.api.request(VERDICTS, { ids: c })).verifyDevices)))
+  ).flat();
+  const headAfter = hexToNumber(await o.client.call<string>("eth_blockNumber"));
+  // answers may reflect blocks after the audited one (the API kept indexing): read those events too
+  const latest = Math.max(block, ...[...records.values(), ...verdicts].map((a) => a.atBlock));
+  for (let from = block + 1; from <= latest; from += 2_000) {
+    const range = await readRegistryRange(o.client, o.deployment.registry, from, Math.min(latest, from + 1_999));
+    range.events.forEach(replay.add);
+  }
+  const blocks = new Set([...replay.devices.values()].flatMap((es) => es.map((e) => e.blockNumber)));
+  const headers = await fetchHeaders(o.client, blocks);
+  const timeOf = (b: number) => headers.get(b)!.timestamp;
+  const roles = roleHistory(replay.roles);
+
   for (const id of ids)
-    if (!apiIds.has(id))
+    if (!records.has(id))
       problems.push({
         deviceId: id,
         block: replay.devices.get(id)![0]!.blockNumber,
         source: "api",
         message: "the API does not list this device",
       });
-  for (const id of apiIds)
-    if (!replay.devices.has(id))
+  for (const [id, rec] of records) {
+    if (!replay.devices.has(id) && rec.atBlock <= block)
       problems.push({ deviceId: id, block, source: "api", message: "the API lists a device that is not on chain" });
-  const perDevice = await mapLimit(ids, o.concurrency ?? 8, async (id) => {
-    const chain = replay.devices.get(id)!;
-    const h = await fetchHistory(o.api, id);
-    if (!h)
-      return [
-        {
-          deviceId: id,
-          block: chain[0]!.blockNumber,
-          source: "api" as const,
-          message: "the API does not know this device",
-        },
-      ];
-    const within = h.entries.filter((e) => e.blockNumber <= block);
-    const found = compareHistory(id, within, chain, block);
-    if (within.length === h.entries.length) {
-      const last = chain[chain.length - 1]!;
-      if (h.historyHead.toLowerCase() !== last.headAfter)
-        found.push({
-          deviceId: id,
-          block: last.blockNumber,
-          source: "api",
-          message: `the API reports head ${h.historyHead}, the chain's is ${last.headAfter}`,
-        });
-      if (h.eventCount !== chain.length)
-        found.push({
-          deviceId: id,
-          block: last.blockNumber,
-          source: "api",
-          message: `the API reports ${h.eventCount} events, the chain has ${chain.length}`,
-        });
-    }
-    return found;
-  });
+    else problems.push(...compareRecord(id, rec, replay, timeOf));
+  }
+  for (const v of verdicts) problems.push(...compareVerdict(v, replay, roles, st, headAfter, timeOf));
+
+  const perDevice = await Promise.all(
+    ids.map((id) =>
+      limit(async (): Promise<AuditProblem[]> => {
+        const chain = upTo(id);
+        const h = await fetchHistory(o.api, id);
+        if (!h)
+          return [
+            {
+              deviceId: id,
+              block: chain[0]!.blockNumber,
+              source: "api",
+              message: "the API does not know this device",
+            },
+          ];
+        const within = h.entries.filter((e) => e.blockNumber <= block);
+        const found = compareHistory(id, within, chain, block);
+        if (within.length === h.entries.length) {
+          const last = chain[chain.length - 1]!;
+          if (h.historyHead.toLowerCase() !== last.headAfter)
+            found.push({
+              deviceId: id,
+              block: last.blockNumber,
+              source: "api",
+              message: `the API reports head ${h.historyHead}, the chain's is ${last.headAfter}`,
+            });
+          if (h.eventCount !== chain.length)
+            found.push({
+              deviceId: id,
+              block: last.blockNumber,
+              source: "api",
+              message: `the API reports ${h.eventCount} events, the chain has ${chain.length}`,
+            });
+        }
+        return found;
+      }),
+    ),
+  );
   for (const f of perDevice) problems.push(...f);
 
   if (replay.digest && st.digest.toLowerCase() !== replay.digest) {
@@ -335,7 +471,11 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     });
   }
   problems.sort(
-    (a, b) => a.block - b.block || (a.deviceId ?? "").localeCompare(b.deviceId ?? "") || (a.seq ?? 0) - (b.seq ?? 0),
+    (a, b) =>
+      a.block - b.block ||
+      (a.deviceId ?? "").localeCompare(b.deviceId ?? "") ||
+      (a.seq ?? 0) - (b.seq ?? 0) ||
+      (a.field ?? "").localeCompare(b.field ?? ""),
   );
   return {
     consistent: problems.length === 0,
@@ -344,7 +484,7 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     block,
     blockHash: header.hash.toLowerCase(),
     devices: ids.length,
-    events: [...replay.devices.values()].reduce((n, e) => n + e.length, 0),
+    events: ids.reduce((n, id) => n + upTo(id).length, 0),
     logs: replay.logs,
     digest: { replayed: replay.digest, api: st.digest.toLowerCase() },
     problems,

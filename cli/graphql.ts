@@ -3,9 +3,25 @@ import { config } from "./context";
 import { CliError } from "./io";
 import type { Flags } from "../common/config";
 
+/**
+ * A query the CLI sends, typed with the shape of its `data`. Every query is declared with
+ * {@link gql}: test/cli/queries.test.ts finds each one, validates it against api/schema.graphql
+ * and holds the selection against the type argument, field by field.
+ */
+export interface Query<T> {
+  text: string;
+  /** Type only: the `data` the query answers. */
+  readonly data?: T;
+}
+
+export const gql = <T>(text: string): Query<T> => ({ text });
+
+/** The `data` type of a query. */
+export type DataOf<Q> = Q extends Query<infer T> ? T : never;
+
 export interface GraphqlClient {
   url: string;
-  request<T>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  request<T>(query: Query<T>, variables?: Record<string, unknown>): Promise<T>;
 }
 
 /** `http://host:4000` and `http://host:4000/` mean `http://host:4000/graphql`. */
@@ -22,13 +38,13 @@ export function apiClient(flags: Flags, env: NodeJS.ProcessEnv): GraphqlClient {
   if (client.apiKey) headers.authorization = `Bearer ${client.apiKey}`;
   return {
     url,
-    async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    async request<T>(query: Query<T>, variables: Record<string, unknown> = {}): Promise<T> {
       let res: Response;
       try {
         res = await fetch(url, {
           method: "POST",
           headers,
-          body: JSON.stringify({ query, variables }),
+          body: JSON.stringify({ query: query.text, variables }),
           signal: AbortSignal.timeout(60_000),
         });
       } catch (err) {

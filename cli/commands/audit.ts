@@ -1,7 +1,8 @@
 /**
- * dtl audit [--json] — replays the chain itself and checks every device's history, the on-chain
- * history heads and the API's digest against it. Exit 0 consistent, 4 inconsistent (each device
- * and block that differs is named).
+ * dtl audit [--json] — replays the chain itself and checks against it every device's history, the
+ * on-chain history heads, every field of every device record the API serves, its default-policy
+ * verdicts and the API's digest. Exit 0 consistent, 4 inconsistent (each device, field and block
+ * that differs is named).
  */
 import { API_OPTIONS, CHAIN_OPTIONS, JSON_OPTION, positionals } from "../args";
 import { audit } from "../audit";
@@ -13,7 +14,8 @@ import { CliError, EXIT } from "../io";
 export const command: Command = {
   name: "audit",
   usage: "dtl audit [--rpc URL] [--deployment FILE] [--api URL] [--json]   (exit 0 consistent, 4 inconsistent)",
-  summary: "replay the chain and check every device history, head and the API's digest against it",
+  summary:
+    "replay the chain and check every device history, head, record, default verdict and the API's digest against it",
   options: { ...CHAIN_OPTIONS, ...API_OPTIONS, ...JSON_OPTION },
   async run(inv) {
     positionals("audit", inv, []);
@@ -43,12 +45,12 @@ export const command: Command = {
       io.out(`  state digest: replay ${report.digest.replayed}, API ${report.digest.api}`);
       for (const p of report.problems) {
         io.out(
-          `  ✗ ${p.deviceId ? `device ${p.deviceId} ` : ""}block ${p.block}${p.seq ? ` entry #${p.seq}` : ""} [${p.source}]: ${p.message}`,
+          `  ✗ ${p.deviceId ? `device ${p.deviceId} ` : ""}block ${p.block}${p.seq ? ` entry #${p.seq}` : ""}${p.field ? ` field ${p.field}` : ""} [${p.source}]: ${p.message}`,
         );
       }
       io.out(
         report.consistent
-          ? `CONSISTENT: ${report.devices} device histories, their on-chain heads and the API's digest agree with the chain`
+          ? `CONSISTENT: ${report.devices} devices' histories, on-chain heads, records and default verdicts, and the API's digest agree with the chain`
           : `INCONSISTENT: ${report.problems.length} difference${report.problems.length === 1 ? "" : "s"}`,
       );
     }

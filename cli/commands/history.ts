@@ -4,7 +4,7 @@ import { decodeShortName } from "../../common/ids";
 import { KEY_ALGORITHM_NAMES } from "../../common/keys";
 import { API_OPTIONS, JSON_OPTION, positionals } from "../args";
 import type { Command } from "../command";
-import { apiClient, type GraphqlClient } from "../graphql";
+import { apiClient, gql, type GraphqlClient } from "../graphql";
 import { bytes32 } from "../input";
 import { CliError } from "../io";
 
@@ -31,7 +31,7 @@ export interface DeviceHistory {
   entries: HistoryEntry[];
 }
 
-const PAGE = `query History($id: Bytes32!, $after: String) {
+const PAGE = gql<Page>(`query History($id: Bytes32!, $after: String) {
   device(id: $id) {
     id status manufacturer historyHead eventCount atBlock
     history(first: 500, after: $after) {
@@ -39,7 +39,7 @@ const PAGE = `query History($id: Bytes32!, $after: String) {
       pageInfo { hasNextPage endCursor }
     }
   }
-}`;
+}`);
 
 interface Page {
   device: {
@@ -62,7 +62,7 @@ export async function fetchHistory(
   let after: string | null = null;
   let out: DeviceHistory | undefined;
   for (let i = 0; i < maxPages; i++) {
-    const { device }: Page = await api.request<Page>(PAGE, { id: deviceId, after });
+    const { device }: Page = await api.request(PAGE, { id: deviceId, after });
     if (!device) return undefined;
     out ??= {
       deviceId: device.id,

@@ -5,11 +5,13 @@
  */
 import { API_OPTIONS, JSON_OPTION, optional, positionals } from "../args";
 import type { Command, Invocation } from "../command";
-import { apiClient } from "../graphql";
+import { apiClient, gql } from "../graphql";
 import { address, bytes32, duration } from "../input";
 import { CliError, EXIT } from "../io";
 
-const VERDICT = `query Verify($id: Bytes32!, $policy: TrustPolicyInput, $proof: ProofInput) {
+const VERDICT = gql<{
+  verifyDevice: Verdict;
+}>(`query Verify($id: Bytes32!, $policy: TrustPolicyInput, $proof: ProofInput) {
   verifyDevice(id: $id, policy: $policy, proof: $proof) {
     deviceId trusted reasons evaluatedAt atBlock lagBlocks
     device {
@@ -19,7 +21,7 @@ const VERDICT = `query Verify($id: Bytes32!, $policy: TrustPolicyInput, $proof: 
       attestations(includeRevoked: false) { uid kind attester issuedAt expiresAt }
     }
   }
-}`;
+}`);
 
 interface Verdict {
   deviceId: string;
@@ -151,12 +153,16 @@ export const verify: Command = {
     const policy = policyOf(inv);
     const proof = proofOf(inv);
     const api = apiClient(inv.values, inv.env);
-    const { verifyDevice } = await api.request<{ verifyDevice: Verdict }>(VERDICT, { id, policy, proof });
+    const { verifyDevice } = await api.request(VERDICT, { id, policy, proof });
     if (inv.values.json === true) inv.io.json(verifyDevice);
     else print(inv, verifyDevice);
     return verifyDevice.trusted ? EXIT.ok : EXIT.notTrusted;
   },
 };
+
+const CHALLENGE = gql<{ issueChallenge: { id: string; message: string; expiresAt: string } }>(
+  "mutation Challenge($id: Bytes32!) { issueChallenge(deviceId: $id) { id message expiresAt } }",
+);
 
 export const challenge: Command = {
   name: "challenge",
@@ -167,11 +173,7 @@ export const challenge: Command = {
     const [raw] = positionals("challenge", inv, ["deviceId"]) as [string];
     const deviceId = bytes32("challenge", "<deviceId>", raw);
     const api = apiClient(inv.values, inv.env);
-    const { issueChallenge: c } = await api.request<{
-      issueChallenge: { id: string; message: string; expiresAt: string };
-    }>("mutation Challenge($id: Bytes32!) { issueChallenge(deviceId: $id) { id message expiresAt } }", {
-      id: deviceId,
-    });
+    const { issueChallenge: c } = await api.request(CHALLENGE, { id: deviceId });
     if (inv.values.json === true) inv.io.json({ deviceId, ...c });
     else {
       inv.io.out(`challenge  ${c.id}`);

@@ -309,7 +309,7 @@ describe("dtl serve + verify / challenge / history / audit", function () {
       const text = await dtl(["audit"]);
       expect(text.code).to.equal(0);
       expect(text.stdout.trimEnd().split("\n").pop()).to.equal(
-        "CONSISTENT: 43 device histories, their on-chain heads and the API's digest agree with the chain",
+        "CONSISTENT: 43 devices' histories, on-chain heads, records and default verdicts, and the API's digest agree with the chain",
       );
     });
 

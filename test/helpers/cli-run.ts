@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { rpcCall } from "../../common/hardhat-node";
 import { PROJECT_ROOT } from "../../common/paths";
 
 export const DTL_BIN = path.join(PROJECT_ROOT, "bin", "dtl.js");
@@ -157,4 +158,38 @@ export function startDtl(args: readonly string[], opts: RunOptions = {}): Runnin
 export function tempDir(prefix = "dtl-cli-"): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface RunningServe {
+  serve: RunningDtl;
+  /** http://127.0.0.1:<port>/graphql, as the banner says (serve binds port 0: the OS picks a free one). */
+  apiUrl: string;
+}
+
+/** Starts `dtl serve --port 0` and reads the bound URL from its banner (no port guessed in advance). */
+export async function startServe(
+  dataDir: string,
+  opts: RunOptions = {},
+  extra: readonly string[] = [],
+): Promise<RunningServe> {
+  const serve = startDtl(["serve", "--port", "0", "--data-dir", dataDir, ...extra], opts);
+  const m = await serve.waitFor(/GraphQL at (http:\/\/127\.0\.0\.1:\d+\/graphql)/);
+  return { serve, apiUrl: m[1]! };
+}
+
+/** Resolves once the API at `apiUrl` has indexed the head of the chain at `rpcUrl`. */
+export async function waitIndexed(apiUrl: string, rpcUrl: string, timeoutMs = 20_000): Promise<void> {
+  const head = Number(await rpcCall<string>(rpcUrl, "eth_blockNumber"));
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await fetch(apiUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ indexerStatus { indexedBlock } }" }),
+    });
+    const { data } = (await res.json()) as { data: { indexerStatus: { indexedBlock: number } } };
+    if (data.indexerStatus.indexedBlock >= head) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the API at ${apiUrl} did not reach block ${head} within ${timeoutMs} ms`);
 }

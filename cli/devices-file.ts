@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { parse } from "csv-parse/sync";
 import { encodeShortName, parseBytes32 } from "../common/ids";
 import { keyHash, parseKeyAlgorithm, type KeyAlgorithm } from "../common/keys";
 
@@ -27,60 +28,53 @@ const COLUMNS = ["serial", "alg", "publicKey", "firmware", "segment"] as const;
 const REQUIRED = ["serial", "alg", "publicKey", "firmware"] as const;
 type Raw = Partial<Record<(typeof COLUMNS)[number], string>>;
 
-/** RFC 4180-ish: quoted fields with "" escapes, CRLF or LF line ends. Returns [line, fields][]. */
-export function parseCsv(text: string): [number, string[]][] {
-  const rows: [number, string[]][] = [];
-  let field = "";
-  let fields: string[] = [];
-  let quoted = false;
-  let line = 1;
-  let rowLine = 1;
-  let touched = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else {
-        if (c === "\n") line++;
-        field += c;
-      }
-      continue;
-    }
-    if (c === '"' && field === "") {
-      quoted = true;
-      touched = true;
-    } else if (c === ",") {
-      fields.push(field);
-      field = "";
-      touched = true;
-    } else if (c === "\n" || c === "\r") {
-      if (c === "\r" && text[i + 1] === "\n") i++;
-      fields.push(field);
-      if (touched || fields.some((f) => f !== "")) rows.push([rowLine, fields]);
-      fields = [];
-      field = "";
-      touched = false;
-      line++;
-      rowLine = line;
-    } else {
-      field += c;
-      touched = true;
-    }
-  }
-  fields.push(field);
-  if (touched || fields.some((f) => f !== "")) rows.push([rowLine, fields]);
-  return rows;
+export interface CsvTable {
+  /** [first line of the row (1-based), fields], blank lines skipped. */
+  rows: [number, string[]][];
+  /** Rows csv-parse could not read (a stray or unclosed quote), each with its line. */
+  errors: { line: number; message: string }[];
+}
+
+/**
+ * RFC 4180 CSV through csv-parse: quoted fields with "" escapes, CRLF, LF or CR line ends (mixed
+ * too), a UTF-8 byte order mark, blank lines skipped. A row with a quoting error is named and
+ * skipped, and reading goes on, so every bad row is reported at once. Field counts are left to
+ * the caller (it names a short row against the header).
+ */
+export function parseCsv(text: string): CsvTable {
+  const errors: CsvTable["errors"] = [];
+  const records = parse(text, {
+    bom: true,
+    info: true,
+    record_delimiter: ["\r\n", "\n", "\r"],
+    relax_column_count: true,
+    skip_empty_lines: true,
+    skip_records_with_error: true,
+    on_skip: (err) => {
+      // one error a line, the last: after a stray quote csv-parse may stumble first on the same row
+      if (!err) return undefined;
+      const e = { line: Number(err.lines), message: err.message.replace(/ at line \d+/, "") };
+      if (errors[errors.length - 1]?.line === e.line) errors[errors.length - 1] = e;
+      else errors.push(e);
+      return undefined;
+    },
+  }) as unknown as { record: string[]; info: { lines: number } }[];
+  const rows = records.map(({ record, info }): [number, string[]] => {
+    // info.lines is the row's last line: a quoted field may span lines
+    const inside = record.reduce((n, f) => n + (f.match(/\r\n|\n|\r/g)?.length ?? 0), 0);
+    return [info.lines - inside, record];
+  });
+  return { rows, errors };
 }
 
 interface RawRow {
   where: string;
   line: number;
   raw: Raw;
-  /** A problem with the row's shape (wrong number of fields, unknown field). */
+  /** A problem with the row's shape (wrong number of fields, unknown field, a quoting error). */
   shape?: string;
+  /** Nothing more to check: the row is not an object, or csv-parse could not read it. */
+  unreadable?: boolean;
 }
 
 function rawRows(file: string, text: string): { rows: RawRow[]; problems: string[] } {
@@ -96,7 +90,13 @@ function rawRows(file: string, text: string): { rows: RawRow[]; problems: string
     const rows = data.map((item: unknown, i): RawRow => {
       const where = `${name} item ${i + 1}`;
       if (!item || typeof item !== "object" || Array.isArray(item))
-        return { where, line: i + 1, raw: {}, shape: `expected an object with ${COLUMNS.join(", ")}` };
+        return {
+          where,
+          line: i + 1,
+          raw: {},
+          shape: `expected an object with ${COLUMNS.join(", ")}`,
+          unreadable: true,
+        };
       const raw: Raw = {};
       let shape: string | undefined;
       for (const [k, v] of Object.entries(item)) {
@@ -108,9 +108,12 @@ function rawRows(file: string, text: string): { rows: RawRow[]; problems: string
     });
     return { rows, problems: [] };
   }
-  const table = parseCsv(text);
+  const { rows: table, errors } = parseCsv(text);
   const header = table.shift();
-  if (!header) return { rows: [], problems: [`${name}: empty file (expected the header ${COLUMNS.join(",")})`] };
+  if (!header && !errors.length)
+    return { rows: [], problems: [`${name}: empty file (expected the header ${COLUMNS.join(",")})`] };
+  if (!header || errors.some((e) => e.line <= header[0]))
+    return { rows: [], problems: errors.map((e) => `${name}:${e.line}: ${e.message}`) };
   const cols = header[1].map((h) => h.trim());
   const problems: string[] = [];
   for (const c of cols)
@@ -124,11 +127,18 @@ function rawRows(file: string, text: string): { rows: RawRow[]; problems: string
     const shape = fields.length !== cols.length ? `${fields.length} fields, the header has ${cols.length}` : undefined;
     return { where: `${name}:${line}`, line, raw, shape };
   });
+  // a row csv-parse could not read is a bad row too, in line order with the others
+  for (const e of errors)
+    rows.push({ where: `${name}:${e.line}`, line: e.line, raw: {}, shape: e.message, unreadable: true });
+  rows.sort((a, b) => a.line - b.line);
   return { rows, problems };
 }
 
-/** Reads and validates a device file: all rows valid, or every problem (one per line). */
-export function readDeviceFile(file: string): DeviceFileResult {
+/**
+ * Reads and validates a device file: all rows valid, or every problem (one per line).
+ * `onChecked(rows, total)` follows the row checks (key hashes take a while for 50,000 rows).
+ */
+export function readDeviceFile(file: string, onChecked?: (rows: number, total: number) => void): DeviceFileResult {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -144,14 +154,16 @@ export function readDeviceFile(file: string): DeviceFileResult {
   const firstSeen = new Map<string, string>();
   const badRows = new Set<string>();
   const out: DeviceRow[] = [];
-  for (const { where, line, raw, shape } of rows) {
+  let checked = 0;
+  for (const { where, line, raw, shape, unreadable } of rows) {
+    onChecked?.(checked++, rows.length);
     const bad = (msg: string) => {
       problems.push(`${where}: ${msg}`);
       badRows.add(where);
     };
     if (shape) {
       bad(shape);
-      if (/\.json$/i.test(file)) continue;
+      if (unreadable || /\.json$/i.test(file)) continue;
     }
     const missing = REQUIRED.filter((c) => !raw[c]);
     if (missing.length) {
@@ -192,6 +204,7 @@ export function readDeviceFile(file: string): DeviceFileResult {
       out.push({ where, line, serial, keyAlgorithm: alg, keyHash: hash, firmwareHash: firmware, segment });
     }
   }
+  onChecked?.(rows.length, rows.length);
   if (problems.length) return { ok: false, problems, badRows: badRows.size };
   if (out.length === 0) return { ok: false, problems: [`${path.basename(file)}: no devices in the file`], badRows: 0 };
   return { ok: true, rows: out };

@@ -110,12 +110,50 @@ describe("CLI units", function () {
 
   describe("device files", function () {
     it("parses quoted CSV fields and CRLF line ends, keeping line numbers", function () {
-      expect(parseCsv('serial,alg\r\n"a,""b""",p256\r\n\r\nc,ed25519')).to.deep.equal([
-        [1, ["serial", "alg"]],
-        [2, ['a,"b"', "p256"]],
-        [4, ["c", "ed25519"]],
-      ]);
+      expect(parseCsv('serial,alg\r\n"a,""b""",p256\r\n\r\nc,ed25519')).to.deep.equal({
+        rows: [
+          [1, ["serial", "alg"]],
+          [2, ['a,"b"', "p256"]],
+          [4, ["c", "ed25519"]],
+        ],
+        errors: [],
+      });
       expect(lineRanges([2, 3, 4, 7, 9, 10])).to.equal("2–4, 7, 9–10");
+    });
+
+    it("skips a byte order mark and blank lines, takes mixed line ends and a field over two lines", function () {
+      expect(parseCsv('\ufeffserial,alg\n\n  \r\n"multi\nline",p256\rb,ed25519\r\n\n')).to.deep.equal({
+        rows: [
+          [1, ["serial", "alg"]],
+          [3, ["  "]],
+          [4, ["multi\nline", "p256"]],
+          [6, ["b", "ed25519"]],
+        ],
+        errors: [],
+      });
+    });
+
+    it("names every row with a quoting error by its line and goes on", function () {
+      const tmp = tempDir();
+      try {
+        const file = path.join(tmp.dir, "q.csv");
+        const [a, b] = makeDevices(2);
+        const row = (d: typeof a, serial: string) => `${serial},${d!.alg},${d!.publicKey},${d!.firmware},`;
+        writeFileSync(
+          file,
+          ["serial,alg,publicKey,firmware,segment", row(a, '"Q-1"x'), row(b, "Q-2"), row(a, '"Q-3'), ""].join("\n"),
+        );
+        expect(readDeviceFile(file)).to.deep.equal({
+          ok: false,
+          badRows: 2,
+          problems: [
+            'q.csv:2: Invalid Closing Quote: got "x" instead of delimiter, record delimiter, trimable character (if activated) or comment',
+            "q.csv:4: Quote Not Closed: the parsing is finished with an opening quote",
+          ],
+        });
+      } finally {
+        tmp.cleanup();
+      }
     });
 
     it("rejects unknown and missing columns by name", function () {

@@ -25,8 +25,8 @@ export interface QueryLimits {
   maxAliases: number;
   maxTokens: number;
   maxDirectives: number;
-  /** Request body limit in bytes. */
-  maxBodyBytes: number;
+  /** Request body limit in bytes (Yoga's maxRequestBodySize); false: none, the bench's reference only. */
+  maxBodyBytes: number | false;
 }
 
 export const DEFAULT_LIMITS: QueryLimits = {

@@ -89,10 +89,8 @@ export function createApi(opts: ApiOptions): Api {
     graphiql: opts.graphiql === false ? false : { title: "Device Trust Ledger" },
     landingPage: false,
     batching: false,
-    // Yoga's own limit pipes every body through a TransformStream (an AbortController and a
-    // DOMException per request); api/http.ts enforces the limit by Content-Length or by counting
-    // the bytes of a chunked body instead
-    maxRequestBodySize: false,
+    // Yoga's own limit: Content-Length checked first, a chunked body counted as it arrives (413)
+    maxRequestBodySize: limits.maxBodyBytes,
     // gateways and the CLI are not browsers; GraphiQL is served from the same origin
     cors: opts.cors ?? false,
     logging: yogaLogger(logger),
@@ -103,7 +101,6 @@ export function createApi(opts: ApiOptions): Api {
       httpPlugin(state, {
         graphqlEndpoint: "/graphql",
         apiKeys: opts.apiKeys ?? [],
-        maxBodyBytes: limits.maxBodyBytes,
         graphiql: opts.graphiql !== false,
       }),
       limitsPlugin(limits),

@@ -5,6 +5,8 @@
  * runs here. Figures (flat, the runner prefixes `api.`):
  *   yogaFloorReqPerSec        stock Yoga, trivial resolver, 50 connections
  *   verifyReqPerSec/P99Ms     verifyDevice without proof, 50 connections (both: median of interleaved rounds)
+ *   verifyNoBodyLimitReqPerSec  the same on the same store with Yoga's maxRequestBodySize off (same rounds);
+ *   bodyLimitCostPct          1 − verify / that, in percent: what Yoga's body limit costs
  *   ethCallReqPerSec          a gateway asking the node isActive(id) by eth_call, 16 connections (same rounds)
  *   verifyBatchDevicesPerSec  verdicts/s through verifyDevices with 100 ids per request, 50 connections
  *   lookupP99Ms               device(id), one keep-alive connection, sequential (3,000 timed requests)
@@ -35,6 +37,8 @@ const ROUND_SECONDS = Number(process.env.DTL_BENCH_API_ROUND_SECONDS ?? 5);
 
 interface Child {
   url: string;
+  /** A second server the child started, if any (api: the same API without a body limit). */
+  other?: string;
   stop(): Promise<void>;
 }
 
@@ -51,14 +55,14 @@ async function spawnServe(args: string[]): Promise<Child> {
   let out = "";
   let err = "";
   proc.stderr!.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-4000)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const [url, other] = await new Promise<[string, string?]>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`api-serve ${args[0]} did not start in 300 s: ${err}`)), 300_000);
     proc.stdout!.on("data", (c: Buffer) => {
       out += c.toString();
-      const m = /READY (\S+)/.exec(out);
+      const m = /READY (\S+)(?: (\S+))?\n/.exec(out);
       if (m) {
         clearTimeout(t);
-        resolve(m[1]!);
+        resolve([m[1]!, m[2]]);
       }
     });
     proc.once("exit", (code) => {
@@ -68,6 +72,7 @@ async function spawnServe(args: string[]): Promise<Child> {
   });
   return {
     url,
+    other,
     stop: () =>
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null) return resolve();
@@ -198,6 +203,7 @@ export async function run(): Promise<Figures> {
       body: gqlBody(VERIFY, { id: trustedId }),
       connections: 50,
     };
+    const unlimitedOpts = { ...verifyOpts, url: `${api.other!}/graphql` };
     const callData = registryInterface.encodeFunctionData("isActive", [trustedId]);
     const ethCallOpts = {
       url: node.url,
@@ -215,15 +221,18 @@ export async function run(): Promise<Figures> {
     await load({ ...verifyOpts, duration: 2 }, "verify warm-up");
     const floorRounds: Load[] = [];
     const verifyRounds: Load[] = [];
+    const unlimitedRounds: Load[] = [];
     const ethCallRounds: Load[] = [];
     for (let i = 0; i < ROUNDS; i++) {
       floorRounds.push(await load({ ...floorOpts, duration: ROUND_SECONDS }, "yoga floor"));
       verifyRounds.push(await load({ ...verifyOpts, duration: ROUND_SECONDS }, "verifyDevice"));
+      unlimitedRounds.push(await load({ ...unlimitedOpts, duration: ROUND_SECONDS }, "verifyDevice, no body limit"));
       ethCallRounds.push(await load({ ...ethCallOpts, duration: ROUND_SECONDS }, "eth_call"));
     }
     await floor.stop();
     const floorLoad = medianLoad(floorRounds);
     const verify = medianLoad(verifyRounds);
+    const unlimited = medianLoad(unlimitedRounds);
     const ethCall = medianLoad(ethCallRounds);
 
     const batchIds = fleet.deviceIds.slice(0, 100);
@@ -333,6 +342,8 @@ export async function run(): Promise<Figures> {
       verifyP50Ms: verify.p50,
       verifyP99Ms: verify.p99,
       verifyVsFloor: round(verify.reqPerSec / floorLoad.reqPerSec, 2),
+      verifyNoBodyLimitReqPerSec: round(unlimited.reqPerSec),
+      bodyLimitCostPct: round((1 - verify.reqPerSec / unlimited.reqPerSec) * 100, 1),
       ethCallReqPerSec: round(ethCall.reqPerSec),
       verifyVsEthCall: round(verify.reqPerSec / ethCall.reqPerSec, 2),
       verifyBatchDevicesPerSec: round(batch.reqPerSec * 100),

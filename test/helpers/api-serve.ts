@@ -2,7 +2,8 @@
  * Child-process entry for benchmarks (autocannon in the server's process would distort figures):
  *   api   — the real indexer + the API server on a free port
  *   floor — a stock graphql-yoga server with a trivial resolver (the reference)
- * Prints one line `READY <url>` on stdout once serving; SIGTERM closes everything.
+ * Prints one line `READY <url>` on stdout once serving (`api` adds a second URL: the same API without a
+ * request body limit, the reference for what the limit costs); SIGTERM closes everything.
  * Config comes as JSON in argv[3]: { rpcUrl, deployment, dataDir, pollMs? } for `api`.
  */
 import { createServer } from "node:http";
@@ -27,10 +28,14 @@ async function serveApi(cfg: ApiConfig): Promise<() => Promise<void>> {
   });
   await indexer.start();
   await indexer.caughtUp(300_000);
-  const server = await startApiServer({ store: indexer.store, port: 0, graphiql: false, maxLagBlocks: 2 });
-  process.stdout.write(`READY ${server.url}\n`);
+  const opts = { store: indexer.store, port: 0, graphiql: false, maxLagBlocks: 2 };
+  const server = await startApiServer(opts);
+  // the same API on the same store without a body limit: the reference for what the limit costs
+  const unlimited = await startApiServer({ ...opts, limits: { maxBodyBytes: false } });
+  process.stdout.write(`READY ${server.url} ${unlimited.url}\n`);
   return async () => {
     await server.close();
+    await unlimited.close();
     await indexer.stop();
   };
 }

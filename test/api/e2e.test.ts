@@ -145,33 +145,56 @@ describe("api end to end (real HTTP, real indexer, real node)", function () {
     }
   });
 
-  it("caps subscriptions: over maxSubscriptions or 1,000 device ids the stream carries a coded error", async () => {
+  it("caps subscriptions at maxSubscriptions with a coded error, and a closed stream frees its slot", async () => {
+    type Payload = EventPayload & { errors?: { message: string; extensions: { code: string } }[] };
     const small = await startApiServer({ store: fx.indexer.store, port: 0, maxSubscriptions: 1 });
-    const first = await subscribeSse<EventPayload>(small.url, `subscription { deviceEvents { kind } }`);
+    const streams: { close(): void }[] = [];
     try {
-      const second = await subscribeSse<{ errors?: { message: string; extensions: { code: string } }[] }>(
-        small.url,
-        `subscription { deviceEvents { kind } }`,
-      );
+      const first = await subscribeSse<Payload>(small.url, `subscription { deviceEvents { kind } }`);
+      streams.push(first);
+      const second = await subscribeSse<Payload>(small.url, `subscription { deviceEvents { kind } }`);
+      streams.push(second);
       const refused = await second.next();
       expect(refused.errors![0]!.extensions.code).to.equal("TOO_MANY_SUBSCRIPTIONS");
-      second.close();
       first.close();
-      // the slot frees up once the first stream is gone
-      await new Promise((r) => setTimeout(r, 200));
-      const ids = Array.from({ length: 1001 }, () => "0x" + "ab".repeat(32));
-      const wide = await subscribeSse<{ errors?: { message: string; extensions: { code: string } }[] }>(
+      // the server has seen the close once its gauge of open subscriptions reads 0 again
+      for (let i = 0; ; i++) {
+        const metrics = await (await fetch(`${small.url}/metrics`)).text();
+        if (/^dtl_api_sse_subscribers 0$/m.test(metrics)) break;
+        if (i === 200) throw new Error("the closed subscription still counts as open after 10 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // the freed slot serves a new subscription: its first payload is the next event, not an error
+      const third = await subscribeSse<Payload>(
         small.url,
-        `subscription($ids: [Bytes32!]) { deviceEvents(deviceIds: $ids) { kind } }`,
-        { ids },
+        `subscription { deviceEvents(kinds: [DEVICE_REGISTERED]) { deviceId kind } }`,
       );
+      streams.push(third);
+      const heard = third.next();
+      const d = await registerTestDevice(fx.actors);
+      const payload = await heard;
+      expect(payload.errors, JSON.stringify(payload.errors)).to.equal(undefined);
+      expect(payload.data.deviceEvents).to.deep.equal({ deviceId: d.id, kind: "DEVICE_REGISTERED" });
+    } finally {
+      for (const s of streams) s.close();
+      await small.close();
+    }
+  });
+
+  it("refuses a subscription to more than 1,000 device ids with BAD_USER_INPUT", async () => {
+    const ids = Array.from({ length: 1001 }, () => "0x" + "ab".repeat(32));
+    const wide = await subscribeSse<{ errors?: { message: string; extensions: { code: string } }[] }>(
+      server.url,
+      `subscription($ids: [Bytes32!]) { deviceEvents(deviceIds: $ids) { kind } }`,
+      { ids },
+      auth,
+    );
+    try {
       const err = (await wide.next()).errors![0]!;
       expect(err.message).to.equal("deviceIds: at most 1000 ids per subscription, got 1001");
       expect(err.extensions.code).to.equal("BAD_USER_INPUT");
-      wide.close();
     } finally {
-      first.close();
-      await small.close();
+      wide.close();
     }
   });
 

@@ -42,8 +42,6 @@ export function ensureErrorCode(error: GraphQLError): void {
     // Yoga attaches the JSON parser's error to BAD_REQUEST answers: the message says enough
     if ("originalError" in ext) delete ext.originalError;
     if (error.message.includes("Token limit")) ext.code = ERROR_CODES.tooManyTokens;
-    // Yoga's maxRequestBodySize (HTTP 413) names it differently
-    if (ext.code === "REQUEST_ENTITY_TOO_LARGE") ext.code = ERROR_CODES.payloadTooLarge;
   } catch {
     // frozen extensions: leave them
   }

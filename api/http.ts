@@ -1,7 +1,7 @@
 /**
  * The HTTP edge inside Yoga (so `yoga.fetch()` tests see it too): /healthz, /readyz, /metrics,
- * bearer API keys, request metrics and error codes on every result. Bodies are Yoga's to read:
- * its own JSON parser and `maxRequestBodySize` (api/yoga.ts).
+ * bearer API keys, request metrics and error codes on every result. Bodies are Yoga's to parse
+ * (the size limit is api/limits.ts's `bodyLimitPlugin`).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { GraphQLError } from "graphql";

@@ -13,7 +13,7 @@ import type { StoreReader } from "../indexer/types";
 import { createChallengeStore, type ChallengeStore } from "./challenges";
 import { createContext, createRoleCache, type ApiContext, type ApiState } from "./context";
 import { httpPlugin } from "./http";
-import { DEFAULT_LIMITS, limitsPlugin, type QueryLimits } from "./limits";
+import { DEFAULT_LIMITS, bodyLimitPlugin, limitsPlugin, type QueryLimits } from "./limits";
 import { createMetrics } from "./metrics";
 import { resolvers } from "./resolvers";
 
@@ -89,8 +89,8 @@ export function createApi(opts: ApiOptions): Api {
     graphiql: opts.graphiql === false ? false : { title: "Device Trust Ledger" },
     landingPage: false,
     batching: false,
-    // Yoga's own limit: Content-Length checked first, a chunked body counted as it arrives (413)
-    maxRequestBodySize: limits.maxBodyBytes,
+    // bodyLimitPlugin (api/limits.ts) does the same for less: see the figure there
+    maxRequestBodySize: false,
     // gateways and the CLI are not browsers; GraphiQL is served from the same origin
     cors: opts.cors ?? false,
     logging: yogaLogger(logger),
@@ -103,6 +103,7 @@ export function createApi(opts: ApiOptions): Api {
         apiKeys: opts.apiKeys ?? [],
         graphiql: opts.graphiql !== false,
       }),
+      bodyLimitPlugin(limits.maxBodyBytes),
       limitsPlugin(limits),
       ...(opts.jit === false ? [] : [useGraphQlJit({}, { enableIf: jitEligible })]),
     ],

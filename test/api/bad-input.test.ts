@@ -187,10 +187,10 @@ describe("api bad input over real HTTP", function () {
     const raw = await post(server.url, big);
     expect(raw.status).to.equal(413);
     expect(expectCleanErrors(raw, "2MB")[0]!).to.deep.equal({
-      message: "Request body too large",
+      message: "request body: larger than the limit of 1048576 bytes",
       extensions: { code: "PAYLOAD_TOO_LARGE" },
     });
-    // Yoga counts a chunked body as it arrives and stops reading at the limit: the 413 arrives, and
+    // a chunked body is counted as it arrives and reading stops at the limit: the 413 arrives, and
     // the server closes that connection (hence a fresh connection per chunked request)
     const chunked = await postChunked(server.url, big);
     expect(chunked).to.not.have.property("reset");

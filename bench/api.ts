@@ -6,7 +6,7 @@
  *   yogaFloorReqPerSec        stock Yoga, trivial resolver, 50 connections
  *   verifyReqPerSec/P99Ms     verifyDevice without proof, 50 connections (both: median of interleaved rounds)
  *   verifyNoBodyLimitReqPerSec  the same on the same store with Yoga's maxRequestBodySize off (same rounds);
- *   bodyLimitCostPct          1 − verify / that, in percent: what Yoga's body limit costs
+ *   bodyLimitCostPct          1 − verify / that, in percent: what the body limit (api/limits.ts) costs
  *   ethCallReqPerSec          a gateway asking the node isActive(id) by eth_call, 16 connections (same rounds)
  *   verifyBatchDevicesPerSec  verdicts/s through verifyDevices with 100 ids per request, 50 connections
  *   lookupP99Ms               device(id), one keep-alive connection, sequential (3,000 timed requests)

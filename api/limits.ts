@@ -132,9 +132,9 @@ export function limitsPlugin(limits: QueryLimits): Plugin {
  * Content-Length is judged by the header (node:http reads no more than it announces); a chunked
  * one is counted as it arrives, on its way to Yoga's parser. Yoga's `maxRequestBodySize` does the
  * same but pipes every body, Content-Length or not, through a TransformStream into a new Request:
- * that cost 16.2% of verifyReqPerSec in a bench run with it (2,112 vs 2,521 req/s, `bodyLimitCostPct` of
- * `npm run bench -- api --json`) and 60% of a trivial query's rate (2,623 vs 6,545 req/s, medians
- * of 5 interleaved rounds); this plugin measured within noise of no limit at all.
+ * in a bench run with it, that cost 16.2% of verifyReqPerSec (2,112 vs 2,521 req/s,
+ * `bodyLimitCostPct` of `npm run bench -- api --json`), and 60% of a trivial query's rate (2,623
+ * vs 6,545 req/s, medians of 5 interleaved rounds); this plugin measured within noise of no limit.
  */
 export function bodyLimitPlugin(maxBodyBytes: number | false): Plugin {
   if (maxBodyBytes === false) return {};

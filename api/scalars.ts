@@ -5,10 +5,11 @@
  */
 import { GraphQLError, GraphQLScalarType, Kind, type ValueNode } from "graphql";
 import { DateTimeISOResolver, JSONResolver } from "graphql-scalars";
-import { getAddress, isAddress } from "ethers";
+import { parseAddress, parseBytes32 } from "../common/ids";
 import { ERROR_CODES } from "./errors";
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})*$/;
 /** Longest HexBytes input accepted (a DER P-256 signature is ≤ 72 bytes, a key ≤ 65). */
 const MAX_HEX_BYTES = 256;
@@ -27,19 +28,20 @@ function stringLiteral(type: string, ast: ValueNode): string {
   return ast.value;
 }
 
+/** Input in any case, out in the normal form of common/ids.ts. */
 export function parseBytes32Value(value: unknown): string {
   if (typeof value !== "string" || !BYTES32.test(value)) {
     throw invalid("Bytes32", `must be 0x followed by 64 hex digits, got ${show(value)}`);
   }
-  return value.toLowerCase();
+  return parseBytes32("Bytes32", value);
 }
 
+/** Input in any case, out in the normal form of common/ids.ts (EIP-55). */
 export function parseAddressValue(value: unknown): string {
-  if (typeof value !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(value) || !isAddress(value.toLowerCase())) {
+  if (typeof value !== "string" || !ADDRESS.test(value)) {
     throw invalid("Address", `must be 0x followed by 40 hex digits, got ${show(value)}`);
   }
-  // accept any case on input (a mixed-case typo is still the same 20 bytes the caller meant to send)
-  return getAddress(value.toLowerCase());
+  return parseAddress("Address", value);
 }
 
 export function parseHexBytesValue(value: unknown): string {

@@ -17,37 +17,9 @@ export interface Snapshot {
   tag: string;
 }
 
-/** Role look-ups cached per indexed state: roles change only with blocks (and reorgs). */
-export interface RoleCache {
-  hasRole(snapshot: Snapshot, role: string, account: string): Promise<boolean>;
-}
-
-export function createRoleCache(store: StoreReader): RoleCache {
-  let at = "";
-  let cache = new Map<string, Promise<boolean>>();
-  return {
-    hasRole({ tag }, role, account) {
-      if (tag !== at) {
-        at = tag;
-        cache = new Map();
-      }
-      const key = role + account.toLowerCase();
-      let hit = cache.get(key);
-      if (!hit) {
-        hit = store.hasRole(role, account);
-        cache.set(key, hit);
-        // a failed look-up is not remembered
-        hit.catch(() => cache.delete(key));
-      }
-      return hit;
-    },
-  };
-}
-
 export interface ApiState {
   store: StoreReader;
   challenges: ChallengeStore;
-  roles: RoleCache;
   metrics: ApiMetrics;
   logger: Logger;
   maxLagBlocks: number;

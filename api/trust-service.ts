@@ -37,7 +37,7 @@ async function attestationsWithTrust(
   return Promise.all(
     wanted.map(async (a: AttestationRecord) => ({
       attestation: a,
-      attesterTrusted: await ctx.state.roles.hasRole(ctx.snapshot(), attesterRole(a.kindBytes32), a.attester),
+      attesterTrusted: await ctx.state.store.hasRole(attesterRole(a.kindBytes32), a.attester),
     })),
   );
 }
@@ -55,7 +55,7 @@ export async function verdictsFor(
   const kinds = policy.requiredAttestations ?? [];
   // look-ups first, once per distinct manufacturer (a fleet has few), then one synchronous pass
   const manufacturers = [...new Set(devices.flatMap((d) => (d ? [d.manufacturer] : [])))];
-  const roles = await Promise.all(manufacturers.map((m) => ctx.state.roles.hasRole(snapshot, MANUFACTURER_ROLE, m)));
+  const roles = await Promise.all(manufacturers.map((m) => ctx.state.store.hasRole(MANUFACTURER_ROLE, m)));
   const trustedManufacturer = new Map(manufacturers.map((m, i) => [m, roles[i]!]));
   const attestations = kinds.length
     ? await Promise.all(devices.map((d) => (d ? attestationsWithTrust(ctx, d, kinds) : [])))

@@ -11,7 +11,7 @@ import { useGraphQlJit } from "@envelop/graphql-jit";
 import { silentLogger, type Logger } from "../common/logger";
 import type { StoreReader } from "../indexer/types";
 import { createChallengeStore, type ChallengeStore } from "./challenges";
-import { createContext, createRoleCache, type ApiContext, type ApiState } from "./context";
+import { createContext, type ApiContext, type ApiState } from "./context";
 import { httpPlugin } from "./http";
 import { DEFAULT_LIMITS, bodyLimitPlugin, limitsPlugin, type QueryLimits } from "./limits";
 import { createMetrics } from "./metrics";
@@ -77,7 +77,6 @@ export function createApi(opts: ApiOptions): Api {
   const state: ApiState = {
     store: opts.store,
     challenges,
-    roles: createRoleCache(opts.store),
     metrics: createMetrics(),
     logger,
     maxLagBlocks: opts.maxLagBlocks ?? 2,

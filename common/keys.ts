@@ -10,6 +10,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import { SigningKey, computeAddress, getBytes, hexlify, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers";
 
 import {
@@ -143,18 +144,19 @@ const SPKI_PREFIX = {
   3: Buffer.from("302a300506032b6570032100", "hex"),
 } as const;
 
-const nativeKeys = new Map<string, KeyObject>();
-const NATIVE_KEY_CACHE = 10_000;
+/** Parsed node:crypto keys by `<alg><canonical key>`, least recently used evicted first. */
+const nativeKeys = new LRUCache<string, KeyObject>({
+  max: 10_000,
+  memoMethod: (id) =>
+    createPublicKey({
+      key: Buffer.concat([SPKI_PREFIX[Number(id[0]) as 2 | 3], getBytes(id.slice(1))]),
+      format: "der",
+      type: "spki",
+    }),
+});
 
 function nativeKey(alg: 2 | 3, canonical: string): KeyObject {
-  const id = `${alg}${canonical}`;
-  let key = nativeKeys.get(id);
-  if (!key) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX[alg], getBytes(canonical)]), format: "der", type: "spki" });
-    if (nativeKeys.size >= NATIVE_KEY_CACHE) nativeKeys.delete(nativeKeys.keys().next().value!);
-    nativeKeys.set(id, key);
-  }
-  return key;
+  return nativeKeys.memo(`${alg}${canonical}`);
 }
 
 /**

@@ -27,15 +27,21 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
     uint8 private constant _MAX_REASON = 8;
     uint256 private constant _SINGLE = type(uint256).max;
 
-    /// @dev What storage holds for a device: the fields of {Device} in one slot (160 + 8 + 8 + 48 +
-    /// 32 bits), then the history head.
-    // false positive of the heuristic: 160 + 8 + 8 + 48 + 32 bits fill the first slot exactly
+    /**
+     * @dev What storage holds for a device: the fields of {Device} and who made the current
+     * suspension in one slot (160 + 8 + 8 + 40 + 8 + 32 bits; `registeredAt` is kept in 40 bits,
+     * enough until the year 36812, to make room for the flag), then the history head.
+     */
+    // false positive of the heuristic: 160 + 8 + 8 + 40 + 8 + 32 bits fill the first slot exactly
     // solhint-disable-next-line gas-struct-packing
     struct DeviceRecord {
         address manufacturer;
         DeviceStatus status;
         uint8 keyAlgorithm;
-        uint48 registeredAt;
+        uint40 registeredAt;
+        /// @dev The current suspension was made through the security officer role (only an
+        /// officer may lift it); meaningful while the status is Suspended.
+        bool suspendedByOfficer;
         uint32 eventCount;
         bytes32 head;
     }
@@ -109,18 +115,24 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
     /// @inheritdoc IDeviceRegistry
     function suspendDevice(bytes32 deviceId, uint8 reason) external {
         _checkReason(reason);
-        DeviceRecord storage rec = _managedDevice(deviceId);
+        (DeviceRecord storage rec, bool asOfficer) = _managedDevice(deviceId);
         if (rec.status != DeviceStatus.Active) revert DeviceRegistryDeviceNotActive(deviceId, rec.status);
         rec.status = DeviceStatus.Suspended;
+        rec.suspendedByOfficer = asOfficer;
         bytes32 head = _advance(rec, EventKind.DeviceSuspended, keccak256(abi.encode(deviceId, msg.sender, reason)));
         emit DeviceSuspended(deviceId, msg.sender, reason, head);
     }
 
     /// @inheritdoc IDeviceRegistry
     function reinstateDevice(bytes32 deviceId) external {
-        DeviceRecord storage rec = _managedDevice(deviceId);
+        (DeviceRecord storage rec, bool asOfficer) = _managedDevice(deviceId);
         if (rec.status != DeviceStatus.Suspended) revert DeviceRegistryDeviceNotSuspended(deviceId, rec.status);
-        rec.status = DeviceStatus.Active;
+        // The device's own manufacturer passes _managedDevice as manufacturer (asOfficer false)
+        // even when it is an officer too: only then is its officer role looked up.
+        if (rec.suspendedByOfficer && !asOfficer && !hasRole(SECURITY_OFFICER_ROLE, msg.sender)) {
+            revert DeviceRegistrySuspendedByOfficer(deviceId, msg.sender);
+        }
+        rec.status = DeviceStatus.Active; // the flag is left as is: read only while suspended, set by each suspension
         bytes32 head = _advance(rec, EventKind.DeviceReinstated, keccak256(abi.encode(deviceId, msg.sender)));
         emit DeviceReinstated(deviceId, msg.sender, head);
     }
@@ -128,7 +140,7 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
     /// @inheritdoc IDeviceRegistry
     function revokeDevice(bytes32 deviceId, uint8 reason) external {
         _checkReason(reason);
-        DeviceRecord storage rec = _managedDevice(deviceId);
+        (DeviceRecord storage rec, ) = _managedDevice(deviceId);
         _revoke(rec, deviceId, reason);
     }
 
@@ -255,7 +267,7 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
         rec.manufacturer = msg.sender;
         rec.status = DeviceStatus.Active;
         rec.keyAlgorithm = keyAlgorithm;
-        rec.registeredAt = uint48(block.timestamp);
+        rec.registeredAt = uint40(block.timestamp);
         bytes32 head = _advance(
             rec,
             EventKind.DeviceRegistered,
@@ -318,15 +330,15 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
         }
     }
 
-    /// @dev A live device the caller may manage: its manufacturer holding the role, or an officer.
-    function _managedDevice(bytes32 deviceId) private view returns (DeviceRecord storage rec) {
+    /**
+     * @dev A live device the caller may manage: its manufacturer holding the role (`asOfficer`
+     * false), or else a security officer (`asOfficer` true).
+     */
+    function _managedDevice(bytes32 deviceId) private view returns (DeviceRecord storage rec, bool asOfficer) {
         rec = _liveDevice(_SINGLE, deviceId);
-        if (
-            !(rec.manufacturer == msg.sender && hasRole(MANUFACTURER_ROLE, msg.sender)) &&
-            !hasRole(SECURITY_OFFICER_ROLE, msg.sender)
-        ) {
-            revert DeviceRegistryNotDeviceManager(deviceId, msg.sender);
-        }
+        if (rec.manufacturer == msg.sender && hasRole(MANUFACTURER_ROLE, msg.sender)) return (rec, false);
+        if (!hasRole(SECURITY_OFFICER_ROLE, msg.sender)) revert DeviceRegistryNotDeviceManager(deviceId, msg.sender);
+        asOfficer = true;
     }
 
     /// @dev A live device of which the caller is the manufacturer, holding the role.

@@ -5,10 +5,11 @@ pragma solidity ^0.8.24;
  * @title IDeviceRegistry
  * @notice The on-chain record of IoT device identities, attestations and revocations.
  *
- * Storage holds only what on-chain checks need: per device one packed word ({Device}) and the
- * history head; per attestation one packed word ({Attestation}). Key hash, firmware hash, segment,
- * evidence and reasons live in the events, and every event that concerns a device advances the
- * device's history head:
+ * Storage holds only what on-chain checks need: per device one packed word (the fields of
+ * {Device} and whether the current suspension was made by an officer) and the history head; per
+ * attestation one packed word ({Attestation}). Key hash, firmware hash, segment, evidence and
+ * reasons live in the events, and every event that concerns a device advances the device's
+ * history head:
  *
  *     head' = keccak256(abi.encode(head, uint8(kind), keccak256(abi.encode(<event fields>))))
  *
@@ -41,7 +42,8 @@ interface IDeviceRegistry {
     }
 
     /**
-     * @notice What storage holds for a device; fits one 32-byte slot (160 + 8 + 8 + 48 + 32 bits).
+     * @notice What storage holds for a device, as {getDevice} returns it (storage keeps it in one
+     * slot, with `registeredAt` in 40 bits and the suspension flag beside it).
      * @param manufacturer The account that registered the device.
      * @param status The device's lifecycle status.
      * @param keyAlgorithm 1 secp256k1, 2 P-256, 3 Ed25519.
@@ -131,6 +133,12 @@ interface IDeviceRegistry {
     /// @param deviceId The device id.
     /// @param account The caller.
     error DeviceRegistryNotDeviceManager(bytes32 deviceId, address account);
+
+    /// @notice `deviceId` was suspended by a security officer and `account`, its manufacturer, is not
+    /// one: a suspension made by an officer may be lifted only by an officer.
+    /// @param deviceId The device id.
+    /// @param account The caller.
+    error DeviceRegistrySuspendedByOfficer(bytes32 deviceId, address account);
 
     /// @notice `reason` is not a known {IDeviceRegistry-DeviceRevoked} reason code (0..8).
     /// @param reason The value given.
@@ -295,13 +303,19 @@ interface IDeviceRegistry {
      * @dev Requirements: caller is a security officer, or the device's manufacturer holding
      * MANUFACTURER_ROLE; device active; `reason` in 0..8.
      *
+     * The registry records whether the suspension is the manufacturer's own (made by the device's
+     * manufacturer holding MANUFACTURER_ROLE) or an officer's (made by anyone else, who can only be
+     * a security officer): see {reinstateDevice}.
+     *
      * Emits a {DeviceSuspended} event.
      */
     function suspendDevice(bytes32 deviceId, uint8 reason) external;
 
     /**
      * @notice Reinstates suspended device `deviceId`.
-     * @dev Requirements: as {suspendDevice}; device suspended.
+     * @dev Requirements: as {suspendDevice}; device suspended; a suspension made by a security
+     * officer is lifted only by a security officer ({DeviceRegistrySuspendedByOfficer}): the
+     * manufacturer may lift only its own suspension, an officer any suspension.
      *
      * Emits a {DeviceReinstated} event.
      */

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { MANUFACTURER_ROLE } from "../../common/roles";
+import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE } from "../../common/roles";
 import {
   STATUS,
   deployPopulatedFixture,
@@ -69,17 +69,71 @@ describe("DeviceRegistry lifecycle (suspend, reinstate, revoke)", function () {
   });
 
   describe("reinstateDevice", function () {
-    for (const who of ["manufacturer", "officer"] as const) {
-      it(`reinstates a suspended device (${who})`, async function () {
+    /** Suspends `f.active` as `suspender`, then reinstates it as `by`: the call's promise. */
+    async function suspendThenReinstate(f: Fixture, suspender: Fixture["officer"], by: Fixture["officer"]) {
+      await f.registry.connect(suspender).suspendDevice(f.active.deviceId, 8);
+      return f.registry.connect(by).reinstateDevice(f.active.deviceId);
+    }
+
+    for (const [label, suspender, by] of [
+      ["an officer's suspension (officer)", "officer", "officer"],
+      ["the manufacturer's own suspension (manufacturer)", "manufacturer", "manufacturer"],
+      ["the manufacturer's own suspension (officer: an officer lifts any suspension)", "manufacturer", "officer"],
+    ] as const) {
+      it(`lifts ${label}`, async function () {
         const f = await loadFixture(fixture);
-        const by = f[who];
-        const head = await expectedHead(f.registry, f.suspended.deviceId, "DeviceReinstated", { by: by.address });
-        await expect(f.registry.connect(by).reinstateDevice(f.suspended.deviceId))
+        await f.registry.connect(f[suspender]).suspendDevice(f.active.deviceId, 8);
+        const head = await expectedHead(f.registry, f.active.deviceId, "DeviceReinstated", { by: f[by].address });
+        await expect(f.registry.connect(f[by]).reinstateDevice(f.active.deviceId))
           .to.emit(f.registry, "DeviceReinstated")
-          .withArgs(f.suspended.deviceId, by.address, head);
-        expect(await f.registry.isActive(f.suspended.deviceId)).to.equal(true);
+          .withArgs(f.active.deviceId, f[by].address, head);
+        expect(await f.registry.isActive(f.active.deviceId)).to.equal(true);
       });
     }
+
+    it("reverts when the manufacturer lifts an officer's suspension, leaving the device suspended", async function () {
+      const f = await loadFixture(fixture);
+      const before = await f.registry.historyHead(f.suspended.deviceId);
+      await expect(f.registry.connect(f.manufacturer).reinstateDevice(f.suspended.deviceId))
+        .to.be.revertedWithCustomError(f.registry, "DeviceRegistrySuspendedByOfficer")
+        .withArgs(f.suspended.deviceId, f.manufacturer.address);
+      expect((await f.registry.getDevice(f.suspended.deviceId)).status).to.equal(BigInt(STATUS.Suspended));
+      expect(await f.registry.historyHead(f.suspended.deviceId)).to.deep.equal(before);
+    });
+
+    it("lets a manufacturer that is also an officer lift an officer's suspension", async function () {
+      const f = await loadFixture(fixture);
+      await f.registry.connect(f.admin).grantRole(SECURITY_OFFICER_ROLE, f.manufacturer.address);
+      await expect(f.registry.connect(f.manufacturer).reinstateDevice(f.suspended.deviceId)).to.emit(
+        f.registry,
+        "DeviceReinstated",
+      );
+    });
+
+    it("counts a suspension by the device's manufacturer holding both roles as its own", async function () {
+      const f = await loadFixture(fixture);
+      await f.registry.connect(f.admin).grantRole(SECURITY_OFFICER_ROLE, f.manufacturer.address);
+      await f.registry.connect(f.manufacturer).suspendDevice(f.active.deviceId, 8);
+      await f.registry.connect(f.admin).revokeRole(SECURITY_OFFICER_ROLE, f.manufacturer.address);
+      await expect(f.registry.connect(f.manufacturer).reinstateDevice(f.active.deviceId)).to.emit(
+        f.registry,
+        "DeviceReinstated",
+      );
+    });
+
+    it("judges each suspension by who made it (officer after manufacturer: refused)", async function () {
+      const f = await loadFixture(fixture);
+      await (await suspendThenReinstate(f, f.manufacturer, f.officer)).wait();
+      await expect(suspendThenReinstate(f, f.officer, f.manufacturer))
+        .to.be.revertedWithCustomError(f.registry, "DeviceRegistrySuspendedByOfficer")
+        .withArgs(f.active.deviceId, f.manufacturer.address);
+    });
+
+    it("judges each suspension by who made it (manufacturer after officer: allowed)", async function () {
+      const f = await loadFixture(fixture);
+      await (await suspendThenReinstate(f, f.officer, f.officer)).wait();
+      await expect(suspendThenReinstate(f, f.manufacturer, f.manufacturer)).to.emit(f.registry, "DeviceReinstated");
+    });
 
     it("reverts when the device is active", async function () {
       const { registry, officer, active } = await loadFixture(fixture);

@@ -2,7 +2,9 @@
  * Role × function matrix, generated: every state-changing external function is called by every
  * role; the allowed roles succeed (and emit the function's event), every other role is refused
  * with the exact error and arguments. The table below is the access-control specification of
- * issue 2 (least privilege); a change in the contract's access rules fails here.
+ * issue 2 (least privilege), with issue 8's rule that a suspension made by an officer is lifted
+ * only by an officer (a function may have one row per state that changes who may call it); a
+ * change in the contract's access rules fails here.
  */
 import { expect } from "chai";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
@@ -45,6 +47,8 @@ function actor(f: Fixture, role: Role): HardhatEthersSigner {
 
 interface Row {
   fn: string;
+  /** What distinguishes this row from another row of the same function. */
+  when?: string;
   allowed: readonly Role[];
   call(f: Fixture, as: HardhatEthersSigner): Promise<ContractTransactionResponse>;
   /** The event a successful call emits (none for calls that may change nothing visible). */
@@ -106,10 +110,25 @@ const MATRIX: readonly Row[] = [
   },
   {
     fn: "reinstateDevice",
-    allowed: MANAGERS,
+    when: "suspended by an officer",
+    allowed: ["officer"],
     event: "DeviceReinstated",
     call: (f, as) => f.registry.connect(as).reinstateDevice(f.suspended.deviceId),
-    refusal: (f, account) => ["DeviceRegistryNotDeviceManager", [f.suspended.deviceId, account]],
+    refusal: (f, account) =>
+      account === f.manufacturer.address
+        ? ["DeviceRegistrySuspendedByOfficer", [f.suspended.deviceId, account]]
+        : ["DeviceRegistryNotDeviceManager", [f.suspended.deviceId, account]],
+  },
+  {
+    fn: "reinstateDevice",
+    when: "suspended by its manufacturer",
+    allowed: MANAGERS,
+    event: "DeviceReinstated",
+    call: async (f, as) => {
+      await f.registry.connect(f.manufacturer).suspendDevice(f.active.deviceId, 8);
+      return f.registry.connect(as).reinstateDevice(f.active.deviceId);
+    },
+    refusal: (f, account) => ["DeviceRegistryNotDeviceManager", [f.active.deviceId, account]],
   },
   {
     fn: "revokeDevice",
@@ -197,7 +216,7 @@ describe("DeviceRegistry role × function matrix", function () {
   const fixture = () => deployPopulatedFixture();
 
   for (const row of MATRIX) {
-    describe(row.fn, function () {
+    describe(row.when ? `${row.fn} (${row.when})` : row.fn, function () {
       for (const role of ROLES) {
         if (row.allowed.includes(role)) {
           it(`succeeds for ${role}`, async function () {

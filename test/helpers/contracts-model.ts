@@ -24,6 +24,8 @@ export interface ModelDevice {
   status: number;
   keyAlgorithm: number;
   eventCount: number;
+  /** The current suspension was made as an officer (by anyone but the manufacturer holding its role). */
+  suspendedByOfficer: boolean;
 }
 
 export interface ModelAttestation {
@@ -124,11 +126,12 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
     if (d.status === STATUS_REVOKED) return fail("DeviceRegistryDeviceRevoked", id);
     return d;
   }
-  function managed(ds: Map<string, ModelDevice>, id: string, by: string): ModelDevice {
+  /** A device `by` may manage, and whether `by` manages it as an officer (not as its manufacturer). */
+  function managed(ds: Map<string, ModelDevice>, id: string, by: string): { d: ModelDevice; asOfficer: boolean } {
     const d = live(ds, id);
     const own = d.manufacturer === by && has(MANUFACTURER_ROLE, by);
     if (!own && !has(SECURITY_OFFICER_ROLE, by)) fail("DeviceRegistryNotDeviceManager", id, by);
-    return d;
+    return { d, asOfficer: !own };
   }
   function checkKey(id: string, alg: number, keyHash: string): void {
     if (alg < 1 || alg > 3) fail("DeviceRegistryUnknownKeyAlgorithm", alg);
@@ -144,11 +147,17 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
     if (r.deviceId === ZERO) fail("DeviceRegistryZeroDeviceId");
     checkKey(r.deviceId, r.keyAlgorithm, r.keyHash);
     if (ds.has(r.deviceId)) fail("DeviceRegistryDeviceAlreadyRegistered", r.deviceId);
-    ds.set(r.deviceId, { manufacturer: by, status: STATUS_ACTIVE, keyAlgorithm: r.keyAlgorithm, eventCount: 1 });
+    ds.set(r.deviceId, {
+      manufacturer: by,
+      status: STATUS_ACTIVE,
+      keyAlgorithm: r.keyAlgorithm,
+      eventCount: 1,
+      suspendedByOfficer: false,
+    });
     return { name: "DeviceRegistered", fields: { ...r, manufacturer: by } };
   }
   function revoke(ds: Map<string, ModelDevice>, id: string, by: string, reason: number): PredictedEvent {
-    const d = managed(ds, id, by);
+    const { d } = managed(ds, id, by);
     d.status = STATUS_REVOKED;
     d.eventCount++;
     return { name: "DeviceRevoked", fields: { deviceId: id, by, reason } };
@@ -244,16 +253,20 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
       case "suspendDevice":
         checkReason(op.reason);
         return single((ds) => {
-          const d = managed(ds, op.deviceId, by);
+          const { d, asOfficer } = managed(ds, op.deviceId, by);
           if (d.status !== STATUS_ACTIVE) fail("DeviceRegistryDeviceNotActive", op.deviceId, d.status);
           d.status = STATUS_SUSPENDED;
+          d.suspendedByOfficer = asOfficer;
           d.eventCount++;
           return { name: "DeviceSuspended", fields: { deviceId: op.deviceId, by, reason: op.reason } };
         });
       case "reinstateDevice":
         return single((ds) => {
-          const d = managed(ds, op.deviceId, by);
+          const { d } = managed(ds, op.deviceId, by);
           if (d.status !== STATUS_SUSPENDED) fail("DeviceRegistryDeviceNotSuspended", op.deviceId, d.status);
+          // an officer's suspension is lifted only by an officer
+          if (d.suspendedByOfficer && !has(SECURITY_OFFICER_ROLE, by))
+            fail("DeviceRegistrySuspendedByOfficer", op.deviceId, by);
           d.status = STATUS_ACTIVE;
           d.eventCount++;
           return { name: "DeviceReinstated", fields: { deviceId: op.deviceId, by } };

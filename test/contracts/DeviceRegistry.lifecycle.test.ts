@@ -74,6 +74,9 @@ describe("DeviceRegistry lifecycle (suspend, reinstate, revoke)", function () {
       await f.registry.connect(suspender).suspendDevice(f.active.deviceId, 8);
       return f.registry.connect(by).reinstateDevice(f.active.deviceId);
     }
+    /** Grants the officer role to `f.manufacturer` too. */
+    const makeManufacturerAnOfficer = (f: Fixture) =>
+      f.registry.connect(f.admin).grantRole(SECURITY_OFFICER_ROLE, f.manufacturer.address);
 
     for (const [label, suspender, by] of [
       ["an officer's suspension (officer)", "officer", "officer"],
@@ -103,7 +106,7 @@ describe("DeviceRegistry lifecycle (suspend, reinstate, revoke)", function () {
 
     it("lets a manufacturer that is also an officer lift an officer's suspension", async function () {
       const f = await loadFixture(fixture);
-      await f.registry.connect(f.admin).grantRole(SECURITY_OFFICER_ROLE, f.manufacturer.address);
+      await makeManufacturerAnOfficer(f);
       await expect(f.registry.connect(f.manufacturer).reinstateDevice(f.suspended.deviceId)).to.emit(
         f.registry,
         "DeviceReinstated",
@@ -112,7 +115,7 @@ describe("DeviceRegistry lifecycle (suspend, reinstate, revoke)", function () {
 
     it("counts a suspension by the device's manufacturer holding both roles as its own", async function () {
       const f = await loadFixture(fixture);
-      await f.registry.connect(f.admin).grantRole(SECURITY_OFFICER_ROLE, f.manufacturer.address);
+      await makeManufacturerAnOfficer(f);
       await f.registry.connect(f.manufacturer).suspendDevice(f.active.deviceId, 8);
       await f.registry.connect(f.admin).revokeRole(SECURITY_OFFICER_ROLE, f.manufacturer.address);
       await expect(f.registry.connect(f.manufacturer).reinstateDevice(f.active.deviceId)).to.emit(

@@ -8,8 +8,8 @@
  * never O(devices).
  *
  * Invariant: the tallies equal a count over the memory state's devices. {@link foldWrites} keeps
- * it by taking each touched device's contribution out before the writes and adding it back
- * after, so commits and reorg rollbacks alike move the counts exactly; {@link loadState} rebuilds
+ * it by taking a device out of the counts just before each write that changes it and putting
+ * it back just after, so commits and reorg rollbacks alike move the counts exactly; {@link loadState} rebuilds
  * them at open. A tally is a small record keyed by its tuple, so a later store (LevelDB + bounded
  * cache) can persist the changed tallies in the same batch instead of rebuilding them at open.
  */
@@ -26,16 +26,11 @@ export interface DeviceTally {
   kinds: Map<string, number>;
 }
 
-/** Tuple key (JSON of [manufacturer, status, segment]) → tally. */
-export type DeviceCounts = Map<string, DeviceTally>;
-
-/** What one device adds to the counts. */
-export interface Contribution {
-  manufacturer: string;
-  status: DeviceRecord["status"];
-  segment: string;
-  kinds: ReadonlySet<string>;
-}
+/**
+ * Tallies by manufacturer (as the records spell it), status and segment. Nested maps keyed by the
+ * records' own strings: a lookup builds no key and hashes no new string.
+ */
+export type DeviceCounts = Map<string, Map<string, Map<string, DeviceTally>>>;
 
 /** A filter in the stores' normal form (lowercase manufacturer and kindBytes32). */
 export interface CountFilter {
@@ -45,32 +40,46 @@ export interface CountFilter {
   kind?: string;
 }
 
-export function contribution(d: DeviceRecord, unrevokedKinds: ReadonlySet<string>): Contribution {
-  return { manufacturer: d.manufacturer.toLowerCase(), status: d.status, segment: d.segment, kinds: unrevokedKinds };
-}
-
-/** Adds (sign 1) or removes (sign -1) one device's contribution; empty tallies are dropped. */
-export function tally(counts: DeviceCounts, c: Contribution, sign: 1 | -1): void {
-  const key = JSON.stringify([c.manufacturer, c.status, c.segment]);
-  let t = counts.get(key);
+/** Adds (sign 1) or removes (sign -1) one device, holding `kinds` unrevoked; empty tallies are dropped. */
+export function tally(counts: DeviceCounts, d: DeviceRecord, kinds: readonly string[], sign: 1 | -1): void {
+  let byStatus = counts.get(d.manufacturer);
+  if (!byStatus) counts.set(d.manufacturer, (byStatus = new Map()));
+  let bySegment = byStatus.get(d.status);
+  if (!bySegment) byStatus.set(d.status, (bySegment = new Map()));
+  let t = bySegment.get(d.segment);
   if (!t) {
-    t = { manufacturer: c.manufacturer, status: c.status, segment: c.segment, devices: 0, kinds: new Map() };
-    counts.set(key, t);
+    t = {
+      manufacturer: d.manufacturer.toLowerCase(),
+      status: d.status,
+      segment: d.segment,
+      devices: 0,
+      kinds: new Map(),
+    };
+    bySegment.set(d.segment, t);
   }
   t.devices += sign;
-  for (const k of c.kinds) {
+  for (const k of kinds) {
     const n = (t.kinds.get(k) ?? 0) + sign;
     if (n === 0) t.kinds.delete(k);
     else t.kinds.set(k, n);
   }
-  if (t.devices === 0) counts.delete(key);
-  else if (t.devices < 0) throw new Error(`internal: device count below zero for ${key}`);
+  if (t.devices < 0)
+    throw new Error(`internal: device count below zero for ${JSON.stringify([d.manufacturer, d.status, d.segment])}`);
+  if (t.devices > 0) return;
+  bySegment.delete(d.segment);
+  if (bySegment.size === 0) byStatus.delete(d.status);
+  if (byStatus.size === 0) counts.delete(d.manufacturer);
+}
+
+/** Every tally (for a count, or to persist them). */
+export function* tallies(counts: DeviceCounts): Generator<DeviceTally> {
+  for (const byStatus of counts.values()) for (const bySegment of byStatus.values()) yield* bySegment.values();
 }
 
 /** Devices matching `f`: a sum over the tallies, O(distinct tuples). */
 export function countDevices(counts: DeviceCounts, f: CountFilter): number {
   let n = 0;
-  for (const t of counts.values()) {
+  for (const t of tallies(counts)) {
     if (f.manufacturer !== undefined && t.manufacturer !== f.manufacturer) continue;
     if (f.status !== undefined && t.status !== f.status) continue;
     if (f.segment !== undefined && t.segment !== f.segment) continue;

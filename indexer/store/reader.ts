@@ -101,7 +101,7 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
         (!manufacturer || d.manufacturer.toLowerCase() === manufacturer) &&
         (!filter.status || d.status === filter.status) &&
         (!segment || d.segment === filter.segment) &&
-        (!kind || unrevokedKinds(state(), d.id).has(kind));
+        (!kind || unrevokedKinds(state(), d.id).includes(kind));
       // read before the first await, so the count and the records are of the same state
       const totalCount = countDevices(state().counts, {
         manufacturer,

@@ -5,7 +5,7 @@
  * readers may hold on to what they got.
  */
 import type { AttestationRecord, DeviceRecord } from "../types";
-import { contribution, tally, type DeviceCounts } from "./counts";
+import { tally, type DeviceCounts } from "./counts";
 import { keys, type BlockRecord, type Cursor, type StoreIdentity, type Subs, type SubName } from "./schema";
 
 export interface MemoryState {
@@ -67,7 +67,7 @@ export async function loadState(subs: Subs): Promise<MemoryState> {
       const a = v as AttestationRecord;
       s.attestations.set(a.uid, a);
     }),
-    scan(subs.idx, { gte: "a", lt: "b" }, (k, v) => addDeviceAttestation(s, k, v as string)),
+    scan(subs.idx, { gte: "a", lt: "b" }, (k, v) => addDeviceAttestation(s, deviceOfAttestationKey(k), k, v as string)),
     scan(subs.role, {}, (k) => s.roles.add(k)),
     scan(subs.blk, {}, (k, v) => s.blocks.set(Number.parseInt(k, 16), v as BlockRecord)),
   ]);
@@ -75,41 +75,28 @@ export async function loadState(subs: Subs): Promise<MemoryState> {
   return s;
 }
 
-/** The attestation kinds (kindBytes32) a device holds unrevoked. */
-export function unrevokedKinds(s: MemoryState, id: string): Set<string> {
-  const kinds = new Set<string>();
-  for (const { uid } of s.deviceAttestations.get(id) ?? []) {
-    const a = s.attestations.get(uid);
-    if (a && !a.revoked) kinds.add(a.kindBytes32.toLowerCase());
+/** The attestation kinds (kindBytes32) a device holds unrevoked, each once. */
+export function unrevokedKinds(s: MemoryState, id: string): string[] {
+  const kinds: string[] = [];
+  const list = s.deviceAttestations.get(id);
+  if (list === undefined) return kinds;
+  for (let i = 0; i < list.length; i++) {
+    const a = s.attestations.get(list[i]!.uid);
+    if (a && !a.revoked && !kinds.includes(a.kindBytes32)) kinds.push(a.kindBytes32);
   }
   return kinds;
 }
 
 function countDevice(s: MemoryState, id: string, sign: 1 | -1): void {
   const d = s.devices.get(id);
-  if (d) tally(s.counts, contribution(d, unrevokedKinds(s, id)), sign);
-}
-
-/** Devices whose record or attestations the writes change. */
-function touchedDevices(s: MemoryState, writes: readonly Write[]): Set<string> {
-  const ids = new Set<string>();
-  for (const w of writes) {
-    if (w.sub === "dev") ids.add("0x" + w.key);
-    else if (w.sub === "idx" && w.key.startsWith("a")) ids.add(deviceOfAttestationKey(w.key));
-    else if (w.sub === "att") {
-      const a = (w.value as AttestationRecord | undefined) ?? s.attestations.get("0x" + w.key);
-      if (a) ids.add(a.deviceId.toLowerCase());
-    }
-  }
-  return ids;
+  if (d) tally(s.counts, d, unrevokedKinds(s, id), sign);
 }
 
 function deviceOfAttestationKey(key: string): string {
   return "0x" + key.slice(1, 65);
 }
 
-function addDeviceAttestation(s: MemoryState, key: string, uid: string): void {
-  const id = deviceOfAttestationKey(key);
+function addDeviceAttestation(s: MemoryState, id: string, key: string, uid: string): void {
   let list = s.deviceAttestations.get(id);
   if (!list) s.deviceAttestations.set(id, (list = []));
   const last = list[list.length - 1];
@@ -117,8 +104,7 @@ function addDeviceAttestation(s: MemoryState, key: string, uid: string): void {
   if (last && last.key > key) list.sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
-function removeDeviceAttestation(s: MemoryState, key: string): void {
-  const id = deviceOfAttestationKey(key);
+function removeDeviceAttestation(s: MemoryState, id: string, key: string): void {
   const list = s.deviceAttestations.get(id);
   if (!list) return;
   const i = list.findIndex((e) => e.key === key);
@@ -134,31 +120,44 @@ export interface Write {
 }
 
 /**
- * Applies committed writes to the memory state (call only after the batch resolved). The counts
- * follow: each touched device's contribution is taken out before and added back after.
+ * Applies committed writes to the memory state (call only after the batch resolved).
+ *
+ * The counts follow each write that can change a device's contribution (its record, an
+ * attestation of it, its attestation list): the device is taken out of the counts just before
+ * the write and put back just after, so they stay exact whatever the writes (range or rollback).
  */
-export function foldWrites(s: MemoryState, writes: readonly Write[]): void {
-  const touched = touchedDevices(s, writes);
-  for (const id of touched) countDevice(s, id, -1);
+export function foldWrites(s: MemoryState, writes: Iterable<Write>): void {
   for (const w of writes) {
     const del = w.value === undefined;
     switch (w.sub) {
-      case "dev":
-        if (del) s.devices.delete("0x" + w.key);
-        else s.devices.set("0x" + w.key, w.value as DeviceRecord);
+      case "dev": {
+        const id = "0x" + w.key;
+        countDevice(s, id, -1);
+        if (del) s.devices.delete(id);
+        else s.devices.set(id, w.value as DeviceRecord);
+        countDevice(s, id, 1);
         break;
-      case "att":
-        if (del) s.attestations.delete("0x" + w.key);
-        else s.attestations.set("0x" + w.key, w.value as AttestationRecord);
+      }
+      case "att": {
+        const uid = "0x" + w.key;
+        const id = ((w.value as AttestationRecord | undefined) ?? s.attestations.get(uid))?.deviceId;
+        if (id) countDevice(s, id, -1);
+        if (del) s.attestations.delete(uid);
+        else s.attestations.set(uid, w.value as AttestationRecord);
+        if (id) countDevice(s, id, 1);
         break;
+      }
       case "role":
         if (del) s.roles.delete(w.key);
         else s.roles.add(w.key);
         break;
       case "idx":
         if (w.key.startsWith("a")) {
-          if (del) removeDeviceAttestation(s, w.key);
-          else addDeviceAttestation(s, w.key, w.value as string);
+          const id = deviceOfAttestationKey(w.key);
+          countDevice(s, id, -1);
+          if (del) removeDeviceAttestation(s, id, w.key);
+          else addDeviceAttestation(s, id, w.key, w.value as string);
+          countDevice(s, id, 1);
         }
         break;
       case "blk":
@@ -173,7 +172,6 @@ export function foldWrites(s: MemoryState, writes: readonly Write[]): void {
         break;
     }
   }
-  for (const id of touched) countDevice(s, id, 1);
 }
 
 /** Value of a memory-held key, or NOT_HELD for sublevels that live only in LevelDB. */

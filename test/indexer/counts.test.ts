@@ -89,8 +89,10 @@ describe("indexer: totalCount from counters", function () {
   }
 
   /**
-   * `n` random operations on distinct devices, valid for the state `s`: suspend, reinstate, revoke,
-   * attest, revoke an attestation, register a new device. Returns the last block.
+   * `n` operations on distinct random devices, valid for the state `s`. The kind of operation
+   * cycles (register, suspend, revoke, attest iec62443, attest or revoke an attestation), so every
+   * round makes each kind of change; which device, and a suspended device's fate, are random.
+   * Returns the last block.
    */
   async function randomOps(s: Snapshot, n: number): Promise<number> {
     const reg = chain.actors.registry;
@@ -102,39 +104,28 @@ describe("indexer: totalCount from counters", function () {
     };
     for (let i = 0; i < n; i++) {
       const d = pick(live);
-      // every fifth operation registers a device, so each range (and each reorg branch) has some
-      if (i % 5 === 4 || chosen.has(d.id)) {
+      if (i % 5 === 0 || chosen.has(d.id)) {
         const id = testHash(`counts/new/${nextId++}`);
         ids.push(id);
         const by = rand() < 0.5 ? reg.manufacturer : reg.manufacturer2;
-        await send(
-          by.getFunction("registerDevice")(
-            id,
-            1,
-            testHash(`${id}/key`),
-            testHash("fw/counts"),
-            encodeBytes32String(pick(SEGMENTS)),
-          ),
-        );
+        const segment = encodeBytes32String(SEGMENTS[nextId % SEGMENTS.length]!);
+        await send(by.getFunction("registerDevice")(id, 1, testHash(`${id}/key`), testHash("fw/counts"), segment));
         continue;
       }
       chosen.add(d.id);
       const heldUids = [...s.held.get(d.id)!.values()].flat();
-      const r = rand();
+      const attest = (kind: string) =>
+        send(reg.attester.getFunction("attest")(d.id, encodeBytes32String(kind), testHash(`counts/ev/${i}`), 0));
       if (d.status === "SUSPENDED") {
+        const officer = reg.officer;
         await send(
-          r < 0.6 ? reg.officer.getFunction("reinstateDevice")(d.id) : reg.officer.getFunction("revokeDevice")(d.id, 2),
+          rand() < 0.6 ? officer.getFunction("reinstateDevice")(d.id) : officer.getFunction("revokeDevice")(d.id, 2),
         );
-      } else if (r < 0.3) {
-        await send(reg.officer.getFunction("suspendDevice")(d.id, 7));
-      } else if (r < 0.45) {
-        await send(reg.officer.getFunction("revokeDevice")(d.id, 1));
-      } else if (r < 0.75 || heldUids.length === 0) {
-        const kind = encodeBytes32String(pick(FLEET_KINDS));
-        await send(reg.attester.getFunction("attest")(d.id, kind, testHash(`counts/ev/${i}`), 0));
-      } else {
-        await send(reg.attester.getFunction("revokeAttestation")(d.id, pick(heldUids), 4));
-      }
+      } else if (i % 5 === 1) await send(reg.officer.getFunction("suspendDevice")(d.id, 7));
+      else if (i % 5 === 2) await send(reg.officer.getFunction("revokeDevice")(d.id, 1));
+      else if (i % 5 === 3) await attest("iec62443");
+      else if (heldUids.length === 0 || rand() < 0.5) await attest(pick(FLEET_KINDS));
+      else await send(reg.attester.getFunction("revokeAttestation")(d.id, pick(heldUids), 4));
     }
     return block;
   }

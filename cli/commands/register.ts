@@ -8,7 +8,8 @@
  */
 import { RegistryRevertError, formatRevert, sendRegistryTx } from "../../common/chain";
 import { deviceIdFor } from "../../common/ids";
-import { readDevices } from "../../common/registry-views";
+import { readDevices, type OnChainDevice } from "../../common/registry-views";
+import { retry } from "../../common/retry";
 import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command, Invocation } from "../command";
 import { connectSigned, type SignedContext } from "../context";
@@ -16,7 +17,7 @@ import { lineRanges, readDeviceFile, type DeviceRow } from "../devices-file";
 import { algorithm, firmwareArg, publicKeyHash, readKeyFile, shortName } from "../input";
 import { CliError, CliReportError } from "../io";
 import { report, txFields, txNote } from "../output";
-import { createProgress } from "../progress";
+import { commandSeconds, createProgress, type Progress } from "../progress";
 import { MANUFACTURER_ROLE } from "../../common/roles";
 
 const NAME = "register";
@@ -61,16 +62,24 @@ interface PlannedRow extends DeviceRow {
   deviceId: string;
 }
 
-/** Splits rows into those to send and those already on-chain; a row registered by someone else is a problem. */
+/** Ids per look-up while checking which rows are on-chain (one progress step each). */
+const CHECK_SLICE = 1_000;
+
+/**
+ * Splits rows into those to send and those already on-chain; a row registered by someone else is
+ * a problem. `onChecked(n)` follows the look-ups.
+ */
 async function partition(
   ctx: SignedContext,
   rows: PlannedRow[],
+  onChecked?: (n: number) => void,
 ): Promise<{ todo: PlannedRow[]; done: PlannedRow[]; problems: string[] }> {
-  const onChain = await readDevices(
-    ctx.client,
-    ctx.deployment.registry,
-    rows.map((r) => r.deviceId),
-  );
+  const onChain: OnChainDevice[] = [];
+  for (let i = 0; i < rows.length; i += CHECK_SLICE) {
+    const ids = rows.slice(i, i + CHECK_SLICE).map((r) => r.deviceId);
+    onChain.push(...(await readDevices(ctx.client, ctx.deployment.registry, ids)));
+    onChecked?.(onChain.length);
+  }
   const todo: PlannedRow[] = [];
   const done: PlannedRow[] = [];
   const problems: string[] = [];
@@ -86,6 +95,9 @@ async function partition(
   return { todo, done, problems };
 }
 
+const alreadyRegistered = (err: unknown) =>
+  err instanceof RegistryRevertError && err.reason.item?.error.name === "DeviceRegistryDeviceAlreadyRegistered";
+
 async function registerFile(inv: Invocation, file: string): Promise<void> {
   const v = inv.values;
   const chunkArg = optional(v, "chunk") ?? "200";
@@ -96,7 +108,13 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
     if (v[f] !== undefined)
       throw new CliError(`${NAME}: --${f} cannot be combined with --file (the file has a column for it)`);
   }
-  const parsed = readDeviceFile(file);
+  // phase 1: every row checked (key hashes take a while for 50,000 rows)
+  let checking: Progress | undefined;
+  const parsed = readDeviceFile(file, (n, total) => {
+    checking ??= createProgress(inv.io, total, "rows", { phase: "checking rows" });
+    if (n % CHECK_SLICE === 0 || n === total) checking.update(n);
+  });
+  const rowSeconds = checking?.finish() ?? 0;
   if (!parsed.ok) {
     const n = parsed.badRows;
     throw new CliReportError(
@@ -106,7 +124,11 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
   }
   const ctx = await connectSigned(v, inv.io, inv.env);
   const planned: PlannedRow[] = parsed.rows.map((r) => ({ ...r, deviceId: deviceIdFor(ctx.account, r.serial) }));
-  const { todo, done, problems } = await partition(ctx, planned);
+  // phase 2: which devices are on-chain already (an interrupted run resumes)
+  const lookup = createProgress(inv.io, planned.length, "devices", { phase: "checking the chain" });
+  lookup.update(0);
+  const { todo, done, problems } = await partition(ctx, planned, (n) => lookup.update(n));
+  const chainSeconds = lookup.finish();
   if (problems.length)
     throw new CliReportError(
       problems,
@@ -117,67 +139,74 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
       `skipping ${done.length} of ${planned.length} devices already registered on-chain (lines ${lineRanges(done.map((r) => r.line))})`,
     );
   }
-  const started = Date.now();
-  const progress = createProgress(inv.io, todo.length, "devices");
+  // phase 3: chunks through registerDevices
+  const progress = createProgress(inv.io, todo.length, "devices", { phase: "sending" });
   const transactions: string[] = [];
   let sent = 0;
   let skippedLate: PlannedRow[] = [];
   for (let i = 0; i < todo.length; i += chunk) {
-    if (inv.signal.aborted)
+    if (inv.signal.aborted) {
+      progress.finish();
       throw new CliError(`${NAME}: interrupted after ${sent} devices; run the same command again to resume`);
+    }
     let part = todo.slice(i, i + chunk);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const receipt = await sendRegistryTx(
-          ctx.signed,
-          "registerDevices",
-          [
-            part.map((r) => ({
-              deviceId: r.deviceId,
-              keyAlgorithm: r.keyAlgorithm,
-              keyHash: r.keyHash,
-              firmwareHash: r.firmwareHash,
-              segment: r.segment,
-            })),
-          ],
-          { roleNames: { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE" }, gasLimit: 16_000_000 },
-        );
-        transactions.push(receipt.hash);
-        break;
-      } catch (err) {
-        const item = err instanceof RegistryRevertError ? err.reason.item : undefined;
-        // someone registered some of these meanwhile (e.g. a second run): drop them and retry once
-        if (attempt === 0 && item?.error.name === "DeviceRegistryDeviceAlreadyRegistered") {
-          const again = await partition(ctx, part);
-          if (again.problems.length) throw new CliReportError(again.problems, `${NAME}: stopped after ${sent} devices`);
-          skippedLate = skippedLate.concat(again.done);
-          part = again.todo;
-          if (part.length === 0) break;
-          continue;
-        }
-        progress.finish();
-        const lines = `${file} lines ${lineRanges(part.map((r) => r.line))}`;
-        const why = item
-          ? `${part[item.index]?.where ?? `item ${item.index}`}: ${formatRevert(item.error)}`
-          : err instanceof Error
-            ? err.message
-            : String(err);
-        throw new CliError(
-          `${NAME}: chunk of ${part.length} devices (${lines}) failed: ${why}; ${sent} devices registered before it, re-run to resume`,
-          undefined,
-          { cause: err },
-        );
-      }
+    try {
+      // someone registered some of these meanwhile (e.g. a second run): drop them and try once more
+      await retry(
+        async (attempt) => {
+          if (attempt > 1) {
+            const again = await partition(ctx, part);
+            if (again.problems.length)
+              throw new CliReportError(again.problems, `${NAME}: stopped after ${sent} devices`);
+            skippedLate = skippedLate.concat(again.done);
+            part = again.todo;
+            if (part.length === 0) return;
+          }
+          const receipt = await sendRegistryTx(
+            ctx.signed,
+            "registerDevices",
+            [
+              part.map((r) => ({
+                deviceId: r.deviceId,
+                keyAlgorithm: r.keyAlgorithm,
+                keyHash: r.keyHash,
+                firmwareHash: r.firmwareHash,
+                segment: r.segment,
+              })),
+            ],
+            { roleNames: { [MANUFACTURER_ROLE]: "MANUFACTURER_ROLE" }, gasLimit: 16_000_000 },
+          );
+          transactions.push(receipt.hash);
+        },
+        { attempts: 2, baseMs: 0, retryable: alreadyRegistered },
+      );
+    } catch (err) {
+      progress.finish();
+      if (err instanceof CliError) throw err;
+      const item = err instanceof RegistryRevertError ? err.reason.item : undefined;
+      const lines = `${file} lines ${lineRanges(part.map((r) => r.line))}`;
+      const why = item
+        ? `${part[item.index]?.where ?? `item ${item.index}`}: ${formatRevert(item.error)}`
+        : err instanceof Error
+          ? err.message
+          : String(err);
+      throw new CliError(
+        `${NAME}: chunk of ${part.length} devices (${lines}) failed: ${why}; ${sent} devices registered before it, re-run to resume`,
+        undefined,
+        { cause: err },
+      );
     }
     sent += part.length;
     progress.update(sent);
   }
-  progress.finish();
-  const seconds = (Date.now() - started) / 1000;
+  const sendSeconds = progress.finish();
+  // the rate is over the wall time of the whole command: start-up, row checks, look-ups, sending
+  const seconds = commandSeconds();
   const skipped = done.concat(skippedLate);
+  const s1 = (x: number) => `${x.toFixed(1)} s`;
   report(
     inv,
-    `registered ${sent} devices in ${transactions.length} transaction${transactions.length === 1 ? "" : "s"} (${seconds.toFixed(1)} s${sent ? `, ${Math.round(sent / Math.max(seconds, 1e-3))}/s` : ""}); ${skipped.length} already on-chain`,
+    `registered ${sent} devices in ${transactions.length} transaction${transactions.length === 1 ? "" : "s"} (${s1(seconds)}${sent ? `, ${Math.round(sent / Math.max(seconds, 1e-3))}/s` : ""}; checking rows ${s1(rowSeconds)}, checking the chain ${s1(chainSeconds)}, sending ${s1(sendSeconds)}); ${skipped.length} already on-chain`,
     {
       file,
       manufacturer: ctx.account,
@@ -186,6 +215,7 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
       skippedLines: skipped.map((r) => r.line),
       transactions,
       seconds,
+      phases: { checkingRows: rowSeconds, checkingChain: chainSeconds, sending: sendSeconds },
       devices: planned.map((r) => ({ line: r.line, serial: r.serial, deviceId: r.deviceId })),
     },
   );

@@ -5,6 +5,7 @@
  */
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
+import { performance } from "node:perf_hooks";
 import path from "node:path";
 import { Wallet } from "ethers";
 import { deviceIdFor } from "../../common/ids";
@@ -19,6 +20,8 @@ import { ensureBuilt, runDtl, startDtl, tempDir, type RunResult } from "../helpe
 import type { Deployment } from "../../common/deployment";
 
 const MAKER = new Wallet(HARDHAT_KEYS[1]!);
+/** stderr without the progress lines (a test of them is below). */
+const withoutProgress = (stderr: string) => stderr.replace(/^progress: .*\n/gm, "");
 const NOBODY = new Wallet(HARDHAT_KEYS[5]!);
 
 describe("dtl register --file", function () {
@@ -64,7 +67,8 @@ describe("dtl register --file", function () {
     const before = await blockNumber();
     const r = await dtl(["register", "--file", file]);
     expect(r.code).to.equal(1);
-    expect(r.stderr.trimEnd().split("\n")).to.deep.equal([
+    expect(r.stderr).to.match(/^progress: checking rows: 0\/9 rows .*\nprogress: checking rows: 9\/9 rows 100% /);
+    expect(withoutProgress(r.stderr).trimEnd().split("\n")).to.deep.equal([
       'bad.csv:5: duplicate serial "BAD-00002" (first at bad.csv:3)',
       'bad.csv:6: unknown key algorithm "rsa" (expected secp256k1, p256 or ed25519)',
       "bad.csv:7: publicKey: public key must be 0x-prefixed hex with an even number of digits",
@@ -77,20 +81,80 @@ describe("dtl register --file", function () {
     expect(await blockNumber()).to.equal(before);
   });
 
+  it("shows every phase on stderr and reports the wall time of the whole command", async function () {
+    const file = writeCsv(path.join(tmp.dir, "phases.csv"), makeDevices(30, "PHASE"));
+    const t0 = performance.now();
+    const r = await dtl(["register", "--file", file, "--chunk", "10", "--json"]);
+    const wall = (performance.now() - t0) / 1000;
+    expect(r.code, r.stderr).to.equal(0);
+    const lines = r.stderr.trimEnd().split("\n");
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const order = [
+      /^progress: checking rows: 0\/30 rows 0% /,
+      /^progress: checking rows: 30\/30 rows 100% /,
+      /^progress: checking the chain: 0\/30 devices 0% /,
+      /^progress: checking the chain: 30\/30 devices 100% /,
+      /^progress: sending: 10\/30 devices 33% /,
+      /^progress: sending: 20\/30 devices 66% /,
+      /^progress: sending: 30\/30 devices 100% /,
+    ].map(at);
+    expect(order, r.stderr).to.deep.equal([0, 1, 2, 3, 4, 5, 6]);
+    const out = r.json<{
+      registered: number;
+      seconds: number;
+      phases: { checkingRows: number; checkingChain: number; sending: number };
+    }>();
+    expect(out.registered).to.equal(30);
+    // the command's own clock starts with its process, the test's a moment before the spawn;
+    // it stops before the process exits: the two differ by start-up and exit only
+    expect(out.seconds).to.be.within(wall - 1, wall);
+    const { checkingRows, checkingChain, sending } = out.phases;
+    expect(checkingRows + checkingChain + sending).to.be.below(out.seconds);
+  });
+
   it("registers 500 devices in chunks, resumes after Ctrl-C and skips what is on-chain", async function () {
     const devices = makeDevices(500, "FLEET");
     const file = writeCsv(path.join(tmp.dir, "fleet.csv"), devices);
+    // the test mines: each chunk's transaction waits in the pool until the test mines its block,
+    // so Ctrl-C lands while exactly the third chunk of 50 is in flight
+    const pending = async () => {
+      for (let i = 0; i < 600; i++) {
+        const b = await node.rpc<{ transactions: string[] }>("eth_getBlockByNumber", ["pending", false]);
+        if (b.transactions.length) return;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      throw new Error("no chunk was sent");
+    };
+    await node.rpc("evm_setAutomine", [false]);
     const first = startDtl(["register", "--file", file, "--chunk", "50"], { env: env(MAKER), cwd: tmp.dir });
-    await first.waitFor(/progress: 50\/500 devices/);
-    const code = await first.stop("SIGINT");
+    let code: number | null;
+    try {
+      for (const sent of [50, 100]) {
+        await pending();
+        await node.rpc("evm_mine");
+        await first.waitFor(new RegExp(`progress: sending: ${sent}/500 devices`));
+      }
+      await pending(); // the third chunk
+      first.proc.kill("SIGINT");
+      await first.waitFor(/stopping… \(press Ctrl-C again to quit at once\)/);
+      await node.rpc("evm_mine");
+      code = await Promise.race([
+        first.exited,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`still running after Ctrl-C:\n${first.stderr()}`)), 30_000).unref(),
+        ),
+      ]);
+    } finally {
+      await node.rpc("evm_setAutomine", [true]);
+      await first.stop("SIGKILL");
+    }
+    const stderr = first.stderr();
     expect(code).to.equal(1);
-    const m = /dtl: register: interrupted after (\d+) devices; run the same command again to resume\n$/.exec(
-      first.stderr(),
-    );
-    expect(m, first.stderr()).to.not.equal(null);
-    const done = Number(m![1]);
-    expect(done % 50).to.equal(0);
-    expect(done).to.be.within(50, 450);
+    expect(stderr.trimEnd().split("\n").slice(-3)).to.deep.equal([
+      "stopping… (press Ctrl-C again to quit at once)",
+      stderr.match(/progress: sending: 150\/500 devices .*/)![0],
+      "dtl: register: interrupted after 150 devices; run the same command again to resume",
+    ]);
 
     const again = await dtl(["register", "--file", file, "--chunk", "200", "--json"]);
     expect(again.code, again.stderr).to.equal(0);
@@ -101,10 +165,10 @@ describe("dtl register --file", function () {
       transactions: string[];
       devices: { line: number; deviceId: string }[];
     }>();
-    expect(out.skipped).to.equal(done);
-    expect(out.skippedLines).to.deep.equal(Array.from({ length: done }, (_, i) => i + 2));
-    expect(out.registered).to.equal(500 - done);
-    expect(out.transactions).to.have.length(Math.ceil((500 - done) / 200));
+    expect(out.skipped).to.equal(150);
+    expect(out.skippedLines).to.deep.equal(Array.from({ length: 150 }, (_, i) => i + 2));
+    expect(out.registered).to.equal(350);
+    expect(out.transactions).to.have.length(2);
 
     const ids = devices.map((d) => deviceIdFor(MAKER.address, d.serial));
     expect(out.devices.map((d) => d.deviceId)).to.deep.equal(ids);
@@ -116,8 +180,10 @@ describe("dtl register --file", function () {
 
     const third = await dtl(["register", "--file", file]);
     expect(third.code).to.equal(0);
-    expect(third.stderr).to.equal("skipping 500 of 500 devices already registered on-chain (lines 2–501)\n");
-    expect(third.stdout).to.match(/^registered 0 devices in 0 transactions \(.*\); 500 already on-chain\n$/);
+    expect(third.stderr).to.include("skipping 500 of 500 devices already registered on-chain (lines 2–501)\n");
+    expect(third.stdout).to.match(
+      /^registered 0 devices in 0 transactions \(\d+\.\d s; checking rows \d+\.\d s, checking the chain \d+\.\d s, sending \d+\.\d s\); 500 already on-chain\n$/,
+    );
   });
 
   it("reads a JSON array and the key hashes it registers are the canonical ones", async function () {
@@ -138,7 +204,7 @@ describe("dtl register --file", function () {
     writeFileSync(bad, JSON.stringify([{ ...devices[0], serial: "J-X", colour: "red" }]));
     const b = await dtl(["register", "--file", bad]);
     expect(b.code).to.equal(1);
-    expect(b.stderr).to.equal(
+    expect(withoutProgress(b.stderr)).to.equal(
       `bad.json item 1: unknown field "colour" (expected serial, alg, publicKey, firmware, segment)\ndtl: ${bad}: 1 bad row; nothing was sent\n`,
     );
   });
@@ -167,7 +233,7 @@ describe("dtl register --file", function () {
     const file = writeCsv(path.join(tmp.dir, "taken.csv"), devices);
     const r = await dtl(["register", "--file", file]);
     expect(r.code).to.equal(1);
-    expect(r.stderr).to.equal(
+    expect(withoutProgress(r.stderr)).to.equal(
       `taken.csv:3: device id ${squatted} (serial "TAKEN-00002") is registered by another manufacturer, ${actors.addresses.manufacturer2}\n` +
         `dtl: ${file}: 1 device id(s) belong to another manufacturer; nothing was sent\n`,
     );

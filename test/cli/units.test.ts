@@ -200,12 +200,13 @@ describe("CLI units", function () {
     it("redraws a bar with rate and ETA on a terminal", function () {
       let now = 0;
       const { io, raw } = fakeIo(true);
-      const p = createProgress(io, 1000, "devices", () => now);
+      const p = createProgress(io, 1000, "devices", { phase: "sending", now: () => now });
       now = 2000;
       p.update(400);
-      p.finish();
+      now = 2500;
+      expect(p.finish()).to.equal(2.5);
       expect(raw).to.deep.equal([
-        `\r[############..................] 400/1,000 devices 40%  200/s  ETA 3s\x1b[K`,
+        `\r[############..................] sending: 400/1,000 devices 40%  200/s  ETA 3s\x1b[K`,
         "\n",
       ]);
     });
@@ -213,15 +214,15 @@ describe("CLI units", function () {
     it("prints plain lines elsewhere", function () {
       let now = 0;
       const { io, err, raw } = fakeIo(false);
-      const p = createProgress(io, 10_000, "devices", () => now);
+      const p = createProgress(io, 10_000, "devices", { phase: "checking the chain", now: () => now });
       now = 10_000;
       p.update(2_000);
       now = 50_000;
       p.update(10_000);
-      p.finish();
+      expect(p.finish()).to.equal(50);
       expect(err).to.deep.equal([
-        "progress: 2,000/10,000 devices 20%  200/s  ETA 40s",
-        "progress: 10,000/10,000 devices 100%  200/s  ETA 0s",
+        "progress: checking the chain: 2,000/10,000 devices 20%  200/s  ETA 40s",
+        "progress: checking the chain: 10,000/10,000 devices 100%  200/s  ETA 0s",
       ]);
       expect(raw).to.deep.equal([]);
     });

@@ -92,9 +92,11 @@ export async function main(
     if (!cmd.graceful) return (await cmd.run({ ...parsed, io, env, signal })) ?? EXIT.ok;
     const stop = new AbortController();
     signal.addEventListener("abort", () => stop.abort(), { once: true });
-    const onSignal = () => {
+    // Ctrl-C (SIGINT) comes from a person at a terminal: tell them a second one quits at once.
+    // SIGTERM comes from a service manager or `kill`: stop quietly, with a plain log line.
+    const onSignal = (sig: NodeJS.Signals) => {
       if (stop.signal.aborted) process.exit(130);
-      io.err("stopping… (press Ctrl-C again to quit at once)");
+      io.err(sig === "SIGINT" ? "stopping… (press Ctrl-C again to quit at once)" : `stopping (${sig})…`);
       stop.abort();
     };
     process.on("SIGINT", onSignal);

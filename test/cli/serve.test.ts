@@ -13,7 +13,15 @@ import { writeDeployment } from "../../scripts/deploy";
 import { HARDHAT_KEYS, freePort, startHardhatNode, type NodeHandle } from "../helpers/chain";
 import { firmwareHash, randomHex32 } from "../helpers/cli-fixtures";
 import { startJsonProxy, type Proxy } from "../helpers/cli-proxy";
-import { ensureBuilt, runDtl, startDtl, tempDir, type RunResult, type RunningDtl } from "../helpers/cli-run";
+import {
+  ensureBuilt,
+  runDtl,
+  startServe,
+  tempDir,
+  waitIndexed,
+  type RunResult,
+  type RunningDtl,
+} from "../helpers/cli-run";
 import { deployFleetRegistry, writeFleet } from "../helpers/fleet";
 
 const [, MAKER, , ATTESTER, OFFICER] = HARDHAT_KEYS.map((k) => new Wallet(k)) as Wallet[] as [
@@ -58,20 +66,7 @@ describe("dtl serve + verify / challenge / history / audit", function () {
     return r;
   };
   /** Waits until the API has indexed the chain head. */
-  const synced = async () => {
-    const head = Number(await node.rpc<string>("eth_blockNumber"));
-    for (let i = 0; i < 200; i++) {
-      const res = await fetch(apiUrl, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ query: "{ indexerStatus { indexedBlock } }" }),
-      });
-      const { data } = (await res.json()) as { data: { indexerStatus: { indexedBlock: number } } };
-      if (data.indexerStatus.indexedBlock >= head) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`the API did not reach block ${head}`);
-  };
+  const synced = () => waitIndexed(apiUrl, node.url);
 
   before(async function () {
     ensureBuilt();
@@ -117,13 +112,10 @@ describe("dtl serve + verify / challenge / history / audit", function () {
     );
     await ok(dtl(["update-firmware", ids.C!, "--firmware", firmwareHash("2")], MAKER));
 
-    const port = await freePort();
-    serve = startDtl(["serve", "--port", String(port), "--data-dir", path.join(tmp.dir, "index")], {
+    ({ serve, apiUrl } = await startServe(path.join(tmp.dir, "index"), {
       env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_LOG_LEVEL: "warn" },
       cwd: tmp.dir,
-    });
-    const m = await serve.waitFor(/GraphQL at (http:\/\/127\.0\.0\.1:\d+\/graphql)/);
-    apiUrl = m[1]!;
+    }));
     await synced();
   });
   after(async function () {
@@ -143,13 +135,12 @@ describe("dtl serve + verify / challenge / history / audit", function () {
       const other = await deployFleetRegistry(node.url);
       const otherFile = writeDeployment(other.deployment, path.join(tmp.dir, "other.json"));
       const dir = path.join(tmp.dir, "index-2");
-      const first = startDtl(["serve", "--port", String(await freePort()), "--data-dir", dir], {
+      const { serve: first } = await startServe(dir, {
         env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_LOG_LEVEL: "silent" },
         cwd: tmp.dir,
       });
-      await first.waitFor(/GraphQL at/);
       expect(await first.stop("SIGTERM")).to.equal(0);
-      const r = await runDtl(["serve", "--port", String(await freePort()), "--data-dir", dir], {
+      const r = await runDtl(["serve", "--port", "0", "--data-dir", dir], {
         env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: otherFile, DTL_LOG_LEVEL: "silent" },
         cwd: tmp.dir,
       });
@@ -159,6 +150,19 @@ describe("dtl serve + verify / challenge / history / audit", function () {
           `^dtl: the store ${dir.replace(/[/.]/g, "\\$&")} mirrors registry ${deployment.registry} .* use another data dir or rebuild it \\(or run with --rebuild\\)$`,
         ),
       );
+    });
+
+    it("stops quietly on SIGTERM, and hints at a second Ctrl-C only on SIGINT", async function () {
+      const stopped = async (signal: NodeJS.Signals) => {
+        const { serve: s } = await startServe(path.join(tmp.dir, `index-${signal}`), {
+          env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_LOG_LEVEL: "silent" },
+          cwd: tmp.dir,
+        });
+        expect(await s.stop(signal)).to.equal(0);
+        return s.stderr().split("\n").slice(1).join("\n"); // after the banner
+      };
+      expect(await stopped("SIGTERM")).to.equal("stopping (SIGTERM)…\ndtl serve: stopped\n");
+      expect(await stopped("SIGINT")).to.equal("stopping… (press Ctrl-C again to quit at once)\ndtl serve: stopped\n");
     });
   });
 

@@ -1,5 +1,5 @@
 /**
- * dtl dev [--port 4000] [--chain-port 8545] [--no-demo] — what `npm start` runs: an embedded
+ * dtl dev [--port 4000] [--chain-port 8545] [--no-demo] (port 0: any free port, shown in the banner) — what `npm start` runs: an embedded
  * hardhat chain, the registry deployed, dev roles granted, a demo fleet with real keys, the
  * indexer + API, and ONE banner. Ctrl-C stops everything. Each run starts from a new chain, so
  * the index is rebuilt (the deploy block hash differs) and never meets a stale store.
@@ -25,8 +25,8 @@ const DEV_DATA_DIR = ".dtl/dev";
 function portNumber(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 65535)
-    throw new CliError(`dev: --${flag} must be a port number from 1 to 65535, got "${value}"`);
+  if (!/^\d+$/.test(value) || n > 65535)
+    throw new CliError(`dev: --${flag} must be a port number from 0 (any free port) to 65535, got "${value}"`);
   return n;
 }
 
@@ -92,7 +92,7 @@ function banner(io: Io, o: BannerInfo): void {
 
 export const command: Command = {
   name: "dev",
-  usage: "dtl dev [--port 4000] [--chain-port 8545] [--no-demo] [--data-dir .dtl/dev]",
+  usage: "dtl dev [--port 4000] [--chain-port 8545] [--no-demo] [--data-dir .dtl/dev]   (port 0: any free port)",
   summary: "embedded chain + registry + demo fleet + indexer + API, one banner (what `npm start` runs)",
   graceful: true,
   options: {
@@ -120,15 +120,16 @@ export const command: Command = {
       ["--chain-port", chainPort],
       ["--port", apiPort],
     ] as const) {
-      if (!(await portFree(port)))
+      if (port !== 0 && !(await portFree(port)))
         throw new CliError(`dev: port ${port} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use ${what}`);
     }
     const logger = cliLogger(cfg.server.logLevel, "stderr");
     let node: NodeHandle | undefined;
     let stack: Stack | undefined;
     try {
-      inv.io.err(`starting the dev chain on 127.0.0.1:${chainPort}…`);
-      node = await startHardhatNode({ port: chainPort });
+      inv.io.err(`starting the dev chain on 127.0.0.1:${chainPort || "<any free port>"}…`);
+      // port 0: startHardhatNode picks a free port (and another one if that was taken meanwhile)
+      node = await startHardhatNode({ port: chainPort || undefined });
       if (inv.signal.aborted) return;
       const provider = createProvider(node.url, HARDHAT_CHAIN_ID);
       const deployment = await deployRegistry(new Wallet(HARDHAT_KEYS[0]!, provider), { adminDelay: 3600 });

@@ -7,7 +7,7 @@ import { expect } from "chai";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
-import { HARDHAT_KEYS, freePort, rpcCall } from "../helpers/chain";
+import { HARDHAT_KEYS, rpcCall } from "../helpers/chain";
 import { ensureBuilt, runDtl, startDtl, tempDir, type RunningDtl } from "../helpers/cli-run";
 
 /** The `npx dtl …` lines of the banner, as argument lists. */
@@ -15,12 +15,13 @@ function tryLines(banner: string): string[][] {
   return [...banner.matchAll(/^ {4}npx dtl (.+?)(?:\s+#.*)?$/gm)].map((m) => m[1]!.trim().split(/\s+/));
 }
 
+/** True only when nothing listens at `url` any more (connection refused); no answer in 2 s is NOT closed. */
 async function closed(url: string): Promise<boolean> {
   try {
     await fetch(url, { signal: AbortSignal.timeout(2000) });
     return false;
-  } catch {
-    return true;
+  } catch (err) {
+    return (err as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED";
   }
 }
 
@@ -28,13 +29,11 @@ describe("dtl dev (npm start)", function () {
   let tmp: ReturnType<typeof tempDir>;
   let dev: RunningDtl | undefined;
   let env: Record<string, string>;
-  let ports: { api: number; chain: number };
 
   before(async function () {
     ensureBuilt();
     tmp = tempDir();
     env = { DTL_DATA_DIR: path.join(tmp.dir, "dev"), DTL_DEPLOYMENT: path.join(tmp.dir, "deployments", "31337.json") };
-    ports = { api: await freePort(), chain: await freePort() };
   });
   afterEach(async function () {
     await dev?.stop("SIGKILL");
@@ -44,18 +43,33 @@ describe("dtl dev (npm start)", function () {
     tmp?.cleanup();
   });
 
+  // port 0 for both: the OS picks free ones, the banner says which (no port guessed in advance)
   const start = (extra: string[] = []) =>
-    startDtl(["dev", "--port", String(ports.api), "--chain-port", String(ports.chain), ...extra], {
-      env,
-      cwd: tmp.dir,
-    });
+    startDtl(["dev", "--port", "0", "--chain-port", "0", ...extra], { env, cwd: tmp.dir });
+  /** The chain and GraphQL URLs the banner names. */
+  const urls = (banner: string) => ({
+    chainUrl: /^ {2}chain {9}(http:\/\/127\.0\.0\.1:\d+) /m.exec(banner)![1]!,
+    graphql: /^ {2}GraphQL {7}(http:\/\/127\.0\.0\.1:\d+\/graphql) /m.exec(banner)![1]!,
+  });
+
+  it("counts a server that takes the connection but never answers as open, not closed", async function () {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const { port } = silent.address() as { port: number };
+    try {
+      expect(await closed(`http://127.0.0.1:${port}/`)).to.equal(false);
+    } finally {
+      silent.close();
+    }
+    expect(await closed(`http://127.0.0.1:${port}/`)).to.equal(true);
+  });
 
   it("prints one banner, serves the demo fleet, and stops everything on Ctrl-C", async function () {
     dev = start();
     await dev.waitFor(/Ctrl-C stops everything\./, 90_000);
     const out = dev.stdout();
-    const chainUrl = `http://127.0.0.1:${ports.chain}`;
-    const graphql = `http://127.0.0.1:${ports.api}/graphql`;
+    const { chainUrl, graphql } = urls(out);
+    expect(chainUrl).not.to.match(/:0$/);
     expect(out.match(/dev stack is running/g)).to.have.length(1);
     expect(out).to.include(`  chain         ${chainUrl}  (chain id 31337`);
     expect(out).to.match(/\n {2}registry {6}0x[0-9a-fA-F]{40} {2}\(/);
@@ -110,7 +124,7 @@ describe("dtl dev (npm start)", function () {
     expect(dev.stdout()).not.to.include("demo fleet");
     const fresh = JSON.parse(readFileSync(env.DTL_DEPLOYMENT!, "utf8")) as { deployBlockHash: string };
     expect(fresh.deployBlockHash).not.to.equal(oldDeployment.deployBlockHash);
-    const graphql = `http://127.0.0.1:${ports.api}/graphql`;
+    const { chainUrl, graphql } = urls(dev.stdout());
     const res = await fetch(graphql, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -118,21 +132,19 @@ describe("dtl dev (npm start)", function () {
     });
     const body = (await res.json()) as { data: { devices: { edges: unknown[] } } };
     expect(body.data.devices.edges).to.deep.equal([]);
-    expect(await rpcCall(`http://127.0.0.1:${ports.chain}`, "eth_chainId")).to.equal("0x7a69");
+    expect(await rpcCall(chainUrl, "eth_chainId")).to.equal("0x7a69");
     expect(await dev.stop("SIGINT")).to.equal(0);
   });
 
   it("says which port is taken", async function () {
     const busy = createServer();
-    await new Promise<void>((resolve) => busy.listen(ports.chain, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    const { port } = busy.address() as { port: number };
     try {
-      const r = await runDtl(["dev", "--port", String(ports.api), "--chain-port", String(ports.chain)], {
-        env,
-        cwd: tmp.dir,
-      });
+      const r = await runDtl(["dev", "--port", "0", "--chain-port", String(port)], { env, cwd: tmp.dir });
       expect(r.code).to.equal(1);
       expect(r.stderr).to.equal(
-        `dtl: dev: port ${ports.chain} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use --chain-port\n`,
+        `dtl: dev: port ${port} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use --chain-port\n`,
       );
     } finally {
       await new Promise((resolve) => busy.close(resolve));

@@ -233,7 +233,7 @@ export function compareHistory(
 }
 
 const STATUS_QUERY = gql<{ indexerStatus: ApiStatus }>(
-  "{ indexerStatus { chainId registry indexedBlock indexedBlockHash digest maxLagBlocks fatalError } }",
+  "query AuditStatus { indexerStatus { chainId registry indexedBlock indexedBlockHash digest maxLagBlocks fatalError } }",
 );
 
 /** Every device the API lists, with every field (pages of 200). */

@@ -1,5 +1,5 @@
 /** dtl history <deviceId> [--json] — a device's full history as the API reports it, every page. */
-import { REASONS } from "../../common/codes";
+import { reasonWord } from "../../common/codes";
 import { decodeShortName } from "../../common/ids";
 import { KEY_ALGORITHM_NAMES } from "../../common/keys";
 import { API_OPTIONS, JSON_OPTION, positionals } from "../args";
@@ -84,7 +84,7 @@ export async function fetchHistory(
 function describe(e: HistoryEntry): string {
   const skip = new Set(["deviceId", "by", "manufacturer", "attester"]);
   const show = (k: string, v: string | number): string => {
-    if (k === "reason") return `reason=${(REASONS[Number(v)] ?? String(v)).toLowerCase().replace(/_/g, "-")}`;
+    if (k === "reason") return `reason=${reasonWord(Number(v))}`;
     if (k === "keyAlgorithm") return `alg=${KEY_ALGORITHM_NAMES[Number(v)] ?? v}`;
     if (k === "segment" || k === "kind") return `${k}=${decodeShortName(String(v)) || '""'}`;
     if (k === "expiresAt") return `expires=${Number(v) ? new Date(Number(v) * 1000).toISOString() : "never"}`;

@@ -3,6 +3,7 @@
  * trusted, 3 when not (every reason listed). dtl challenge <deviceId> — issue a challenge for the
  * challenge–response walk-through (the device signs it with `dtl device sign`).
  */
+import { VERDICT_REASON_TEXT } from "../../common/codes";
 import { API_OPTIONS, JSON_OPTION, optional, positionals } from "../args";
 import type { Command, Invocation } from "../command";
 import { apiClient, gql } from "../graphql";
@@ -45,29 +46,6 @@ interface Verdict {
     attestations: { uid: string; kind: string; attester: string; issuedAt: string; expiresAt: string | null }[];
   } | null;
 }
-
-/** What each verdict reason means, for people. */
-const EXPLAIN: Record<string, string> = {
-  NOT_REGISTERED: "no device with this id is registered",
-  REVOKED: "the device is revoked",
-  SUSPENDED: "the device is suspended",
-  MANUFACTURER_NOT_TRUSTED: "its manufacturer no longer holds the manufacturer role",
-  MANUFACTURER_NOT_ALLOWED: "its manufacturer is not in the allowed list",
-  SEGMENT_NOT_ALLOWED: "its segment is not in the allowed list",
-  FIRMWARE_NOT_ALLOWED: "its firmware is not in the allowed list",
-  ATTESTATION_MISSING: "a required attestation is missing or revoked",
-  ATTESTATION_EXPIRED: "a required attestation expired",
-  ATTESTATION_TOO_OLD: "a required attestation is older than allowed",
-  ATTESTER_NOT_TRUSTED: "the attester lost its role for that kind",
-  PROOF_REQUIRED: "the policy requires a proof of key possession",
-  KEY_MISMATCH: "the public key given does not match the registered key hash",
-  BAD_SIGNATURE: "the signature does not verify",
-  CHALLENGE_UNKNOWN: "the challenge id is unknown",
-  CHALLENGE_EXPIRED: "the challenge expired",
-  CHALLENGE_REUSED: "the challenge was used already",
-  CHALLENGE_WRONG_DEVICE: "the challenge was issued for another device",
-  STALE_INDEX: "the index lags the chain by more than allowed (fail closed)",
-};
 
 const list = (inv: Invocation, name: string): string[] => {
   const v = inv.values[name];
@@ -112,7 +90,7 @@ function print(inv: Invocation, v: Verdict): void {
   io.out(
     `${v.trusted ? "TRUSTED" : "NOT TRUSTED"}  ${v.deviceId}  (block ${v.atBlock}, index lag ${v.lagBlocks}, ${v.evaluatedAt})`,
   );
-  for (const r of v.reasons) io.out(`  - ${r}: ${EXPLAIN[r] ?? r.toLowerCase().replace(/_/g, " ")}`);
+  for (const r of v.reasons) io.out(`  - ${r}: ${(VERDICT_REASON_TEXT as Record<string, string>)[r] ?? r}`);
   const d = v.device;
   if (!d) return;
   io.out(

@@ -138,10 +138,10 @@ describe("dtl CLI against a hardhat node", function () {
         dtl(["grant", "officer", "0x1234"], ADMIN),
         dtl(["grant", "officer"], ADMIN),
       ]);
-      fails(unknown, 'dtl: grant: unknown role "king" (expected manufacturer, officer or attester)');
+      fails(unknown, 'dtl: grant: unknown role "king" (expected manufacturer, officer, attester)');
       fails(noKind, "dtl: grant: the attester role needs --kind <kind> (e.g. firmware)");
       fails(kindOnOfficer, "dtl: revoke-role: --kind applies to the attester role only");
-      fails(badAddr, 'dtl: grant: <address> must be a 20-byte hex address, got "0x1234"');
+      fails(badAddr, 'dtl: grant: <address> must be 0x followed by 40 hex digits, got "0x1234"');
       fails(missing, "dtl: grant: missing <address>");
     });
   });
@@ -179,7 +179,7 @@ describe("dtl CLI against a hardhat node", function () {
       ]);
       fails(again, `dtl: device keygen: ${file} exists; not overwriting a key (use --force)`);
       expect(readFileSync(file, "utf8")).to.equal(before);
-      fails(rsa, 'dtl: device keygen: unknown key algorithm "rsa" (expected secp256k1, p256 or ed25519)');
+      fails(rsa, 'dtl: device keygen: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519)');
       fails(noOut, "dtl: device keygen: missing --out <keyfile>");
       fails(badFile, `dtl: device sign: cannot read key file ${path.join(tmp.dir, "missing.key")}: no such file`);
     });
@@ -303,7 +303,7 @@ describe("dtl CLI against a hardhat node", function () {
       );
       fails(badHex, 'dtl: register: --firmware must be 0x followed by 64 hex digits, got "0xzz"');
       fails(badKey, "dtl: register: an Ed25519 public key is 32 bytes, got 2");
-      fails(alg, 'dtl: register: unknown key algorithm "rsa" (expected secp256k1, p256 or ed25519)');
+      fails(alg, 'dtl: register: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519)');
       fails(noFw, "dtl: register: missing --firmware <hex32> (or --firmware-file <image>)");
       fails(seg, `dtl: register: --segment "${"x".repeat(32)}" is longer than 31 bytes`);
     });
@@ -318,7 +318,13 @@ describe("dtl CLI against a hardhat node", function () {
         await dtl(["suspend", id], OFFICER),
         `dtl: registry refused: DeviceRegistryDeviceNotActive(deviceId=${id}, status=SUSPENDED)`,
       );
-      ok(await dtl(["reinstate", id], MAKER));
+      // an officer's suspension is lifted only by an officer
+      fails(
+        await dtl(["reinstate", id], MAKER),
+        `dtl: registry refused: DeviceRegistrySuspendedByOfficer(deviceId=${id}, account=${MAKER.address})`,
+      );
+      expect(await status()).to.equal(2);
+      ok(await dtl(["reinstate", id], OFFICER));
       expect(await status()).to.equal(1);
       fails(
         await dtl(["reinstate", id], MAKER),

@@ -212,25 +212,12 @@ describe("api over the real indexer (yoga.fetch)", function () {
       const c = await challenge(a.id);
       const other = await registerTestDevice(fx.actors, { alg: "secp256k1" });
       await fx.sync();
-      expect(
-        (
-          await verify(
-            a.id,
-            {},
-            { challengeId: c.id, publicKey: other.pair.publicKey, signature: signMessage(other.pair, c.message) },
-          )
-        ).reasons,
-      ).to.deep.equal(["KEY_MISMATCH"]);
+      const reasonsWith = async (id: string, challengeId: string, pair: typeof a.pair, message: string) =>
+        (await verify(id, {}, { challengeId, publicKey: pair.publicKey, signature: signMessage(pair, message) }))
+          .reasons;
+      expect(await reasonsWith(a.id, c.id, other.pair, c.message)).to.deep.equal(["KEY_MISMATCH"]);
       const cb = await challenge(b.id);
-      expect(
-        (
-          await verify(
-            a.id,
-            {},
-            { challengeId: cb.id, publicKey: a.pair.publicKey, signature: signMessage(a.pair, cb.message) },
-          )
-        ).reasons,
-      ).to.deep.equal(["CHALLENGE_WRONG_DEVICE"]);
+      expect(await reasonsWith(a.id, cb.id, a.pair, cb.message)).to.deep.equal(["CHALLENGE_WRONG_DEVICE"]);
       expect(
         (await verify(a.id, {}, { challengeId: "f".repeat(32), publicKey: a.pair.publicKey, signature: "0x00" }))
           .reasons,

@@ -153,85 +153,95 @@ describe("dtl audit: every field of the device records and verdicts", function (
       return answer;
     };
 
-  const recordCase = (
-    title: string,
-    device: string,
+  /** The audit exits 4 and names exactly one difference, at the block the API's answer reflects. */
+  const expectOneProblem = (
+    r: Awaited<ReturnType<typeof audit>>,
+    deviceId: string,
+    block: number,
     field: string,
-    change: (node: Node) => void,
-    values: (h: Entry[]) => { api: string; chain: string; block: number },
-  ) =>
-    it(`names a rewritten ${title}`, async function () {
-      const d = dev[device]!;
-      proxy = await startJsonProxy(api.apiUrl, tamperRecord(d.id, change));
-      const r = await audit(proxy.url);
-      expect(r.code, r.stdout + r.stderr).to.equal(4);
-      const v = values(d.history);
-      expect(r.json<AuditJson>().problems).to.deep.equal([
-        {
-          deviceId: d.id,
-          block: v.block,
-          field,
-          atBlock,
-          source: "api",
-          message: `${field}: the API says ${v.api}, the chain says ${v.chain} (the API's answer reflects block ${atBlock}, the chain's last change to it is at block ${v.block})`,
-        },
-      ]);
-    });
+    message: string,
+  ) => {
+    expect(r.code, r.stdout + r.stderr).to.equal(4);
+    expect(r.json<AuditJson>().problems).to.deep.equal([{ deviceId, block, field, atBlock, source: "api", message }]);
+  };
 
+  /** Each case rewrites one field of one device's record: [api, chain] are the values the audit names. */
   const fake = randomHash();
-  recordCase(
-    "status (REVOKED → ACTIVE)",
-    "revoked",
-    "status",
-    (n) => (n.status = "ACTIVE"),
-    (h) => ({ api: "ACTIVE", chain: "REVOKED", block: lastBlock(h, "DEVICE_REVOKED") }),
-  );
-  recordCase(
-    "revocation reason",
-    "revoked",
-    "revocation.reason",
-    (n) => ((n.revocation as { reason: string }).reason = "KEY_COMPROMISE"),
-    (h) => ({ api: "KEY_COMPROMISE", chain: "DECOMMISSIONED", block: lastBlock(h, "DEVICE_REVOKED") }),
-  );
-  recordCase(
-    "manufacturer",
-    "plain",
-    "manufacturer",
-    (n) => (n.manufacturer = actors.addresses.officer),
-    (h) => ({
-      api: actors.addresses.officer,
-      chain: actors.addresses.manufacturer,
-      block: lastBlock(h, "DEVICE_REGISTERED"),
-    }),
-  );
-  recordCase(
-    "key algorithm",
-    "rotated",
-    "keyAlgorithm",
-    (n) => (n.keyAlgorithm = "P256"),
-    (h) => ({ api: "P256", chain: "ED25519", block: lastBlock(h, "KEY_ROTATED") }),
-  );
-  recordCase(
-    "key hash",
-    "rotated",
-    "keyHash",
-    (n) => (n.keyHash = fake),
-    (h) => ({ api: fake, chain: testHash("rotated/key"), block: lastBlock(h, "KEY_ROTATED") }),
-  );
-  recordCase(
-    "firmware hash",
-    "rotated",
-    "firmwareHash",
-    (n) => (n.firmwareHash = fake),
-    (h) => ({ api: fake, chain: testHash("fw/new"), block: lastBlock(h, "FIRMWARE_UPDATED") }),
-  );
-  recordCase(
-    "segment",
-    "plain",
-    "segment",
-    (n) => (n.segment = "plant-9/vault"),
-    (h) => ({ api: "plant-9/vault", chain: "plant-1/hvac", block: lastBlock(h, "DEVICE_REGISTERED") }),
-  );
+  const recordCases: { title: string; device: string; field: string; event: string; values: () => [string, string] }[] =
+    [
+      {
+        title: "status (REVOKED → ACTIVE)",
+        device: "revoked",
+        field: "status",
+        event: "DEVICE_REVOKED",
+        values: () => ["ACTIVE", "REVOKED"],
+      },
+      {
+        title: "revocation reason",
+        device: "revoked",
+        field: "revocation.reason",
+        event: "DEVICE_REVOKED",
+        values: () => ["KEY_COMPROMISE", "DECOMMISSIONED"],
+      },
+      {
+        title: "manufacturer",
+        device: "plain",
+        field: "manufacturer",
+        event: "DEVICE_REGISTERED",
+        values: () => [actors.addresses.officer, actors.addresses.manufacturer],
+      },
+      {
+        title: "key algorithm",
+        device: "rotated",
+        field: "keyAlgorithm",
+        event: "KEY_ROTATED",
+        values: () => ["P256", "ED25519"],
+      },
+      {
+        title: "key hash",
+        device: "rotated",
+        field: "keyHash",
+        event: "KEY_ROTATED",
+        values: () => [fake, testHash("rotated/key")],
+      },
+      {
+        title: "firmware hash",
+        device: "rotated",
+        field: "firmwareHash",
+        event: "FIRMWARE_UPDATED",
+        values: () => [fake, testHash("fw/new")],
+      },
+      {
+        title: "segment",
+        device: "plain",
+        field: "segment",
+        event: "DEVICE_REGISTERED",
+        values: () => ["plant-9/vault", "plant-1/hvac"],
+      },
+    ];
+  for (const c of recordCases) {
+    it(`names a rewritten ${c.title}`, async function () {
+      const d = dev[c.device]!;
+      const [apiValue, chainValue] = c.values();
+      const path = c.field.split(".");
+      proxy = await startJsonProxy(
+        api.apiUrl,
+        tamperRecord(d.id, (n) => {
+          let o = n as Record<string, unknown>;
+          for (const k of path.slice(0, -1)) o = o[k] as Record<string, unknown>;
+          o[path[path.length - 1]!] = apiValue;
+        }),
+      );
+      const block = lastBlock(d.history, c.event);
+      expectOneProblem(
+        await audit(proxy.url),
+        d.id,
+        block,
+        c.field,
+        `${c.field}: the API says ${apiValue}, the chain says ${chainValue} (the API's answer reflects block ${atBlock}, the chain's last change to it is at block ${block})`,
+      );
+    });
+  }
   it("names a rewritten attestation expiry and a hidden attestation revocation", async function () {
     for (const [device, key, value, chain, kind] of [
       ["attested", "expiresAt", "2099-01-01T00:00:00.000Z", new Date(4_000_000_000 * 1000).toISOString(), "ATTESTED"],
@@ -249,19 +259,15 @@ describe("dtl audit: every field of the device records and verdicts", function (
       const r = await audit(proxy.url);
       await proxy.close();
       proxy = undefined;
-      expect(r.code, r.stdout + r.stderr).to.equal(4);
       const block = lastBlock(d.history, kind);
       const field = `attestations[${uid}].${key}`;
-      expect(r.json<AuditJson>().problems).to.deep.equal([
-        {
-          deviceId: d.id,
-          block,
-          field,
-          atBlock,
-          source: "api",
-          message: `${field}: the API says ${String(value)}, the chain says ${String(chain)} (the API's answer reflects block ${atBlock}, the chain's last change to it is at block ${block})`,
-        },
-      ]);
+      expectOneProblem(
+        r,
+        d.id,
+        block,
+        field,
+        `${field}: the API says ${String(value)}, the chain says ${String(chain)} (the API's answer reflects block ${atBlock}, the chain's last change to it is at block ${block})`,
+      );
     }
   });
 
@@ -281,20 +287,15 @@ describe("dtl audit: every field of the device records and verdicts", function (
         api.apiUrl,
         tamperVerdict(d.id, change as (v: { trusted: boolean; reasons: string[] }) => void),
       );
-      const r = await audit(proxy.url);
-      expect(r.code, r.stdout + r.stderr).to.equal(4);
       // the verdict's last cause: manufacturer2 lost its role after the device was revoked
       const block = Math.max(lastBlock(d.history, "DEVICE_REVOKED"), roleRevokedAt);
-      expect(r.json<AuditJson>().problems).to.deep.equal([
-        {
-          deviceId: d.id,
-          block,
-          field,
-          atBlock,
-          source: "api",
-          message: `${field}: the API says ${api_}, the default policy on the chain's record gives ${chain} (the API's answer reflects block ${atBlock})`,
-        },
-      ]);
+      expectOneProblem(
+        await audit(proxy.url),
+        d.id,
+        block,
+        field,
+        `${field}: the API says ${api_}, the default policy on the chain's record gives ${chain} (the API's answer reflects block ${atBlock})`,
+      );
     });
   }
 

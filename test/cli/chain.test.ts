@@ -217,20 +217,11 @@ describe("dtl CLI against a hardhat node", function () {
     it("registers one device", async function () {
       const r = ok(
         await dtl(
-          [
-            "register",
-            "--serial",
-            "SN-0001",
-            "--alg",
-            "p256",
-            "--public-key",
-            pub,
-            "--firmware",
-            fw,
+          ["register", "--serial", "SN-0001", "--alg", "p256", "--public-key", pub, "--firmware", fw].concat([
             "--segment",
             "plant-1/hvac",
             "--json",
-          ],
+          ]),
           MAKER,
         ),
       );

@@ -10,6 +10,7 @@ export interface TrustPolicyArg {
   allowedSegments?: string[] | null;
   allowedFirmware?: string[] | null;
   requireProof?: boolean | null;
+  requirePostQuantum?: boolean | null;
   maxLagBlocks?: number | null;
 }
 
@@ -44,6 +45,7 @@ export function normalizePolicy(arg: TrustPolicyArg | null | undefined): TrustPo
     allowedSegments: list("policy.allowedSegments", arg.allowedSegments, true),
     allowedFirmware: list("policy.allowedFirmware", arg.allowedFirmware, false),
     requireProof: arg.requireProof ?? undefined,
+    requirePostQuantum: arg.requirePostQuantum ?? undefined,
     maxLagBlocks: nonNegative("policy.maxLagBlocks", arg.maxLagBlocks),
   };
   return policy;

@@ -11,8 +11,11 @@ import { ERROR_CODES } from "./errors";
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})*$/;
-/** Longest HexBytes input accepted (a DER P-256 signature is ≤ 72 bytes, a key ≤ 65). */
-const MAX_HEX_BYTES = 256;
+/**
+ * Longest HexBytes input accepted: the largest key or signature of an algorithm we take (an
+ * ML-DSA-65 signature, 3,309 bytes; DESIGN §12) with room to spare, nothing more.
+ */
+const MAX_HEX_BYTES = 4096;
 
 function invalid(type: string, message: string): GraphQLError {
   return new GraphQLError(`${type} ${message}`, { extensions: { code: ERROR_CODES.badUserInput } });

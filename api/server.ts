@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { Socket } from "node:net";
+import { loadFastPostQuantumVerifier } from "../common/keys-pq";
 import { createApi, type ApiOptions } from "./yoga";
 
 /** How long close() lets in-flight requests finish before it cuts connections (SSE streams). */
@@ -18,6 +19,8 @@ export interface ApiServer {
 
 export async function startApiServer(opts: ApiOptions & { host?: string; port?: number }): Promise<ApiServer> {
   const host = opts.host ?? "127.0.0.1";
+  // ML-DSA proofs verify through liboqs (WebAssembly), ~9× the reference; loaded before listening
+  await loadFastPostQuantumVerifier();
   const api = createApi(opts);
   const server: Server = createServer(api.yoga);
   // keep-alive clients (gateways, autocannon) reuse sockets; SSE streams stay open: track to close

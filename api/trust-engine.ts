@@ -8,7 +8,7 @@
  * `trusted` is true only when no reason applies; `reasons` lists every reason that applies, each
  * once, in the order of {@link VERDICT_REASONS}.
  */
-import { VERDICT_REASONS, type VerdictReason } from "../common/codes";
+import { POST_QUANTUM_KEY_ALGORITHMS, VERDICT_REASONS, type KeyAlgorithm, type VerdictReason } from "../common/codes";
 import type { AttestationRecord, DeviceRecord } from "../indexer/types";
 
 export { VERDICT_REASONS, type VerdictReason };
@@ -35,6 +35,8 @@ export interface TrustPolicy {
   /** bytes32 hex in its normal form (lower case, common/ids.ts parseBytes32). */
   allowedFirmware?: readonly string[];
   requireProof?: boolean;
+  /** Only post-quantum keys (POST_QUANTUM_KEY_ALGORITHMS) pass. */
+  requirePostQuantum?: boolean;
   maxLagBlocks?: number;
 }
 
@@ -52,7 +54,7 @@ export type ProofOutcome =
   | { type: "checked"; reasons: readonly ProofReason[] };
 
 export interface TrustInput {
-  device: Pick<DeviceRecord, "status" | "manufacturer" | "segment" | "firmwareHash"> | undefined;
+  device: Pick<DeviceRecord, "status" | "manufacturer" | "segment" | "firmwareHash" | "keyAlgorithm"> | undefined;
   /** The device's attestations (any kinds; the engine picks the required ones). */
   attestations: readonly AttestationWithTrust[];
   /** Whether the device's manufacturer still holds MANUFACTURER_ROLE. */
@@ -121,6 +123,9 @@ export function evaluateTrust(input: TrustInput): TrustResult {
     if (policy.allowedSegments && !policy.allowedSegments.includes(device.segment)) reasons.add("SEGMENT_NOT_ALLOWED");
     if (policy.allowedFirmware && !policy.allowedFirmware.includes(device.firmwareHash)) {
       reasons.add("FIRMWARE_NOT_ALLOWED");
+    }
+    if (policy.requirePostQuantum && !POST_QUANTUM_KEY_ALGORITHMS.includes(device.keyAlgorithm as KeyAlgorithm)) {
+      reasons.add("KEY_NOT_POST_QUANTUM");
     }
     attestationReasons(input, reasons);
   }

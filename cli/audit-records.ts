@@ -10,9 +10,8 @@
  * that touched the field (`block`).
  */
 import { MANUFACTURER_ROLE } from "../common/roles";
-import { REASONS, type DeviceStatusName } from "../common/codes";
+import { REASONS, keyAlgorithmEnum, type DeviceStatusName } from "../common/codes";
 import { decodeShortName } from "../common/ids";
-import { KEY_ALGORITHM_NAMES } from "../common/keys";
 import type { RoleEvent } from "../indexer/source";
 import { gql } from "./graphql";
 import type { HistoryEntry } from "./commands/history";
@@ -132,7 +131,7 @@ export interface ExpectedRecord {
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 const reasonName = (code: number) => REASONS[code] ?? "UNSPECIFIED";
-const keyAlgorithmName = (code: number) => KEY_ALGORITHM_NAMES[code]?.toUpperCase() ?? String(code);
+const keyAlgorithmName = (code: number) => keyAlgorithmEnum(code) ?? String(code);
 
 /**
  * Folds a device's replayed entries (chain order) into the record an API must serve after the

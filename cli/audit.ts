@@ -18,7 +18,7 @@ import { GENESIS_HEAD, nextHistoryHead } from "../common/history";
 import { readHistoryHeads } from "../common/registry-views";
 import type { RpcClient } from "../common/rpc";
 import { hexToNumber } from "../common/rpc";
-import { upperSnake, type DeviceEventName } from "../common/codes";
+import { keyAlgorithmOfEnum, upperSnake, type DeviceEventName } from "../common/codes";
 import { DEVICE_EVENT_NAMES } from "../common/abi";
 import type { Deployment } from "../common/deployment";
 import { evaluateTrust } from "../api/trust-engine";
@@ -313,7 +313,7 @@ function compareVerdict(
   const stopped = st.fatalError != null;
   const lag = Math.max(0, headAfter - v.atBlock);
   const expected = evaluateTrust({
-    device: rec?.device,
+    device: rec && { ...rec.device, keyAlgorithm: keyAlgorithmOfEnum(rec.device.keyAlgorithm) ?? 0 },
     attestations: [],
     manufacturerTrusted: rec ? roles.isManufacturer(rec.device.manufacturer, v.atBlock) : false,
     lagBlocks: lag,

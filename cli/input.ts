@@ -44,7 +44,9 @@ export const publicKeyHash = (command: string, alg: KeyAlgorithm, hex: string): 
 
 const keyFileSchema = z.object({
   algorithm: z.enum(KEY_ALGORITHM_LIST),
-  privateKey: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x + 64 hex digits"),
+  // 32 bytes for secp256k1, P-256, Ed25519 and an ML-DSA seed; 64 for the hybrid's two seeds;
+  // an ML-DSA key made elsewhere may be the FIPS 204 secret key (signMessage checks each length)
+  privateKey: z.string().regex(/^0x([0-9a-fA-F]{2})+$/, "must be 0x followed by hex digits"),
   publicKey: z.string().regex(/^0x[0-9a-fA-F]+$/, "must be 0x hex"),
 });
 

@@ -70,10 +70,19 @@ export function upperSnake(name: string): string {
 }
 
 /**
- * Device key algorithms (DESIGN §3, §7): CLI name → on-chain code. The GraphQL `KeyAlgorithm`
- * enum value is the upper case of the name ({@link keyAlgorithmEnum}).
+ * Device key algorithms (DESIGN §3, §7, §12): CLI name → on-chain code. 4–6 are post-quantum:
+ * ML-DSA-44 and ML-DSA-65 (FIPS 204) and the hybrid Ed25519 ‖ ML-DSA-44 (both halves must verify).
+ * The GraphQL `KeyAlgorithm` enum value is the name in upper case with `-` and `+` as `_`
+ * ({@link keyAlgorithmEnum}: "ed25519+ml-dsa-44" → "ED25519_ML_DSA_44").
  */
-export const KEY_ALGORITHMS = { secp256k1: 1, p256: 2, ed25519: 3 } as const;
+export const KEY_ALGORITHMS = {
+  secp256k1: 1,
+  p256: 2,
+  ed25519: 3,
+  "ml-dsa-44": 4,
+  "ml-dsa-65": 5,
+  "ed25519+ml-dsa-44": 6,
+} as const;
 export type KeyAlgorithmName = keyof typeof KEY_ALGORITHMS;
 export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[KeyAlgorithmName];
 export const KEY_ALGORITHM_LIST = Object.keys(KEY_ALGORITHMS) as [KeyAlgorithmName, ...KeyAlgorithmName[]];
@@ -83,8 +92,16 @@ export const KEY_ALGORITHM_NAMES = Object.fromEntries(
   Object.entries(KEY_ALGORITHMS).map(([name, code]) => [code, name]),
 ) as Record<KeyAlgorithm, KeyAlgorithmName> & Record<number, KeyAlgorithmName | undefined>;
 
+/** The codes whose signatures a quantum computer is not known to forge (policy `requirePostQuantum`). */
+export const POST_QUANTUM_KEY_ALGORITHMS: readonly KeyAlgorithm[] = [4, 5, 6];
+
 /** The GraphQL `KeyAlgorithm` enum value of an on-chain code ("SECP256K1"); null when unknown. */
-export const keyAlgorithmEnum = (code: number): string | null => KEY_ALGORITHM_NAMES[code]?.toUpperCase() ?? null;
+export const keyAlgorithmEnum = (code: number): string | null =>
+  KEY_ALGORITHM_NAMES[code]?.toUpperCase().replace(/[-+]/g, "_") ?? null;
+
+/** The on-chain code of a GraphQL `KeyAlgorithm` enum value; undefined when unknown. */
+export const keyAlgorithmOfEnum = (value: string): KeyAlgorithm | undefined =>
+  KEY_ALGORITHM_LIST.map((n) => KEY_ALGORITHMS[n]).find((code) => keyAlgorithmEnum(code) === value);
 
 /**
  * Trust verdict reasons (DESIGN §5) in the order a verdict lists them, each with what it means
@@ -98,6 +115,7 @@ export const VERDICT_REASON_TEXT = {
   MANUFACTURER_NOT_ALLOWED: "its manufacturer is not in the allowed list",
   SEGMENT_NOT_ALLOWED: "its segment is not in the allowed list",
   FIRMWARE_NOT_ALLOWED: "its firmware is not in the allowed list",
+  KEY_NOT_POST_QUANTUM: "the policy requires a post-quantum key (ML-DSA or hybrid) and the device's is classical",
   ATTESTATION_MISSING: "a required attestation is missing or revoked",
   ATTESTATION_EXPIRED: "a required attestation expired",
   ATTESTATION_TOO_OLD: "a required attestation is older than allowed",

@@ -23,7 +23,7 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
     bytes32 public constant SECURITY_OFFICER_ROLE = keccak256("SECURITY_OFFICER_ROLE");
 
     bytes32 private constant _ATTESTER_ROLE = "ATTESTER_ROLE";
-    uint8 private constant _MAX_KEY_ALGORITHM = 3;
+    uint8 private constant _MAX_KEY_ALGORITHM = 6;
     uint8 private constant _MAX_REASON = 8;
     uint256 private constant _SINGLE = type(uint256).max;
 

@@ -46,7 +46,7 @@ interface IDeviceRegistry {
      * slot, with `registeredAt` in 40 bits and the suspension flag beside it).
      * @param manufacturer The account that registered the device.
      * @param status The device's lifecycle status.
-     * @param keyAlgorithm 1 secp256k1, 2 P-256, 3 Ed25519.
+     * @param keyAlgorithm 1 secp256k1, 2 P-256, 3 Ed25519, 4 ML-DSA-44, 5 ML-DSA-65, 6 Ed25519+ML-DSA-44.
      * @param registeredAt Block timestamp of the registration.
      * @param eventCount Number of events that advanced the history head.
      */
@@ -97,7 +97,8 @@ interface IDeviceRegistry {
     /// @param deviceId The device being registered or re-keyed.
     error DeviceRegistryZeroKeyHash(bytes32 deviceId);
 
-    /// @notice `keyAlgorithm` is not one of 1 (secp256k1), 2 (P-256), 3 (Ed25519).
+    /// @notice `keyAlgorithm` is not one of 1 (secp256k1), 2 (P-256), 3 (Ed25519), 4 (ML-DSA-44),
+    /// 5 (ML-DSA-65), 6 (Ed25519+ML-DSA-44).
     /// @param keyAlgorithm The value given.
     error DeviceRegistryUnknownKeyAlgorithm(uint8 keyAlgorithm);
 
@@ -181,7 +182,7 @@ interface IDeviceRegistry {
      * @notice `deviceId` was registered by `manufacturer`.
      * @param deviceId The device id.
      * @param manufacturer The registering manufacturer.
-     * @param keyAlgorithm 1 secp256k1, 2 P-256, 3 Ed25519.
+     * @param keyAlgorithm 1 secp256k1, 2 P-256, 3 Ed25519, 4 ML-DSA-44, 5 ML-DSA-65, 6 Ed25519+ML-DSA-44.
      * @param keyHash keccak256 of the canonical public key.
      * @param firmwareHash Hash of the installed firmware image.
      * @param segment Short network segment name, packed left-aligned.

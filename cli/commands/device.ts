@@ -1,6 +1,7 @@
 /** dtl device keygen | sign | id — device-side key handling, no chain needed. */
 import { existsSync, writeFileSync } from "node:fs";
 import { deviceIdFor } from "../../common/ids";
+import { KEY_ALGORITHM_LIST } from "../../common/codes";
 import { KEY_ALGORITHMS, generateKeyPair, keyHash, signMessage, type KeyAlgorithmName } from "../../common/keys";
 import { JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command } from "../command";
@@ -12,14 +13,14 @@ import { DEV_CHAIN_ID, configuredAddress, resolveSigner } from "../signer";
 
 export const keygen: Command = {
   name: "device keygen",
-  usage: "dtl device keygen --alg secp256k1|p256|ed25519 --out <keyfile> [--force]",
+  usage: `dtl device keygen --alg ${KEY_ALGORITHM_LIST.join("|")} --out <keyfile> [--force]`,
   summary: "make a device key pair; writes the key file (mode 0600) and prints the public key",
   options: { ...JSON_OPTION, alg: { type: "string" }, out: { type: "string" }, force: { type: "boolean" } },
   async run(inv) {
     positionals("device keygen", inv, []);
     const name: KeyAlgorithmName =
       KEY_ALGORITHM_NAMES[
-        algorithm("device keygen", required("device keygen", inv.values, "alg", "secp256k1|p256|ed25519"))
+        algorithm("device keygen", required("device keygen", inv.values, "alg", KEY_ALGORITHM_LIST.join("|")))
       ]!;
     const out = required("device keygen", inv.values, "out", "<keyfile>");
     if (existsSync(out) && inv.values.force !== true)

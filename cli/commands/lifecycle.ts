@@ -1,6 +1,6 @@
 /** dtl update-firmware | rotate-key | suspend | reinstate | revoke <deviceId> */
 import { sendRegistryTx } from "../../common/chain";
-import { REASONS, cliWord, reasonWord } from "../../common/codes";
+import { KEY_ALGORITHM_LIST, REASONS, cliWord, reasonWord } from "../../common/codes";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE } from "../../common/roles";
 import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command, Invocation } from "../command";
@@ -65,7 +65,7 @@ export const rotateKey: Command = {
       alg = algorithm(n, pair.algorithm);
       hash = publicKeyHash(n, alg, pair.publicKey);
     } else {
-      alg = algorithm(n, required(n, inv.values, "alg", "secp256k1|p256|ed25519"));
+      alg = algorithm(n, required(n, inv.values, "alg", KEY_ALGORITHM_LIST.join("|")));
       hash = publicKeyHash(n, alg, required(n, inv.values, "public-key", "<hex>"));
     }
     return deviceTx(inv, n, "rotateKey", () => [alg, hash], "rotated the key of", { keyAlgorithm: alg, keyHash: hash });

@@ -7,6 +7,7 @@
  * file lines of a chunk that fails.
  */
 import { RegistryRevertError, formatRevert, sendRegistryTx } from "../../common/chain";
+import { KEY_ALGORITHM_LIST } from "../../common/codes";
 import { deviceIdFor } from "../../common/ids";
 import { readDevices, type OnChainDevice } from "../../common/registry-views";
 import { retry } from "../../common/retry";
@@ -37,7 +38,7 @@ async function registerOne(inv: Invocation): Promise<void> {
     alg = algorithm(NAME, pair.algorithm);
     hash = publicKeyHash(NAME, alg, pair.publicKey);
   } else {
-    alg = algorithm(NAME, required(NAME, v, "alg", "secp256k1|p256|ed25519"));
+    alg = algorithm(NAME, required(NAME, v, "alg", KEY_ALGORITHM_LIST.join("|")));
     hash = publicKeyHash(NAME, alg, required(NAME, v, "public-key", "<hex>"));
   }
   const firmware = firmwareArg(NAME, v);

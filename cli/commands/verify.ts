@@ -66,6 +66,7 @@ function policyOf(inv: Invocation): Record<string, unknown> | undefined {
   const fw = list(inv, "allow-firmware");
   if (fw.length) policy.allowedFirmware = fw.map((f) => bytes32(n, "--allow-firmware", f));
   if (inv.values["require-proof"] === true) policy.requireProof = true;
+  if (inv.values["require-post-quantum"] === true) policy.requirePostQuantum = true;
   const lag = optional(inv.values, "max-lag-blocks");
   if (lag !== undefined) {
     if (!/^\d+$/.test(lag)) throw new CliError(`${n}: --max-lag-blocks must be a whole number, got "${lag}"`);
@@ -106,7 +107,8 @@ export const verify: Command = {
   name: "verify",
   usage: [
     "dtl verify <deviceId> [--require-attestation <kind>]… [--max-attestation-age 90d] [--allow-manufacturer <address>]…",
-    "           [--allow-segment <name>]… [--allow-firmware <hex32>]… [--require-proof] [--max-lag-blocks n]",
+    "           [--allow-segment <name>]… [--allow-firmware <hex32>]… [--require-proof] [--require-post-quantum]",
+    "           [--max-lag-blocks n]",
     "           [--challenge <id> --public-key <hex> --signature <hex>] [--api URL] [--json]",
     "exit 0 trusted, 3 not trusted",
   ].join("\n       "),
@@ -120,6 +122,7 @@ export const verify: Command = {
     "allow-segment": { type: "string", multiple: true },
     "allow-firmware": { type: "string", multiple: true },
     "require-proof": { type: "boolean" },
+    "require-post-quantum": { type: "boolean" },
     "max-lag-blocks": { type: "string" },
     challenge: { type: "string" },
     "public-key": { type: "string" },

@@ -62,7 +62,8 @@ describe("api/scalars", () => {
     expect(HexBytes.parseValue("0xABcd")).to.equal("0xabcd");
     expect(HexBytes.parseValue("0x")).to.equal("0x");
     refused(() => HexBytes.parseValue("0xabc"), /^HexBytes must be 0x-prefixed hex/);
-    refused(() => HexBytes.parseValue("0x" + "00".repeat(257)), /^HexBytes must be at most 256 bytes/);
+    refused(() => HexBytes.parseValue("0x" + "00".repeat(4097)), /^HexBytes must be at most 4096 bytes/);
+    expect(HexBytes.parseValue("0x" + "00".repeat(3309))).to.have.length(2 + 6618); // an ML-DSA-65 signature
   });
 });
 

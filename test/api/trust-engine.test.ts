@@ -7,6 +7,7 @@ import {
   type TrustInput,
   type VerdictReason,
 } from "../../api/trust-engine";
+import { KEY_ALGORITHMS, KEY_ALGORITHM_LIST } from "../../common/codes";
 
 const NOW = 1_800_000_000;
 const MANUFACTURER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -21,7 +22,13 @@ function att(over: Partial<AttestationWithTrust["attestation"]> = {}, attesterTr
 
 function base(over: Partial<TrustInput> = {}): TrustInput {
   return {
-    device: { status: "ACTIVE", manufacturer: MANUFACTURER, segment: "plant-1/hvac", firmwareHash: FIRMWARE },
+    device: {
+      status: "ACTIVE",
+      manufacturer: MANUFACTURER,
+      segment: "plant-1/hvac",
+      firmwareHash: FIRMWARE,
+      keyAlgorithm: KEY_ALGORITHMS.ed25519,
+    },
     attestations: [att()],
     manufacturerTrusted: true,
     lagBlocks: 0,
@@ -46,6 +53,21 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
     name: "a manufacturer whose role was revoked",
     input: base({ manufacturerTrusted: false }),
     reasons: ["MANUFACTURER_NOT_TRUSTED"],
+  },
+  ...KEY_ALGORITHM_LIST.map((name) => ({
+    name: `requirePostQuantum with a ${name} key`,
+    input: base({
+      device: { ...base().device!, keyAlgorithm: KEY_ALGORITHMS[name] },
+      policy: { requirePostQuantum: true },
+    }),
+    reasons: (["ml-dsa-44", "ml-dsa-65", "ed25519+ml-dsa-44"].includes(name)
+      ? []
+      : ["KEY_NOT_POST_QUANTUM"]) as VerdictReason[],
+  })),
+  {
+    name: "requirePostQuantum: false lets a classical key pass",
+    input: base({ policy: { requirePostQuantum: false } }),
+    reasons: [],
   },
   { name: "lag one block over the default (2)", input: base({ lagBlocks: 3 }), reasons: ["STALE_INDEX"] },
   { name: "lag exactly the default", input: base({ lagBlocks: 2 }), reasons: [] },
@@ -206,7 +228,7 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
   {
     name: "every device reason at once, in enum order",
     input: base({
-      device: { status: "REVOKED", manufacturer: MANUFACTURER, segment: "x", firmwareHash: FIRMWARE },
+      device: { status: "REVOKED", manufacturer: MANUFACTURER, segment: "x", firmwareHash: FIRMWARE, keyAlgorithm: 1 },
       manufacturerTrusted: false,
       lagBlocks: 100,
       attestations: [att({ expiresAt: NOW, issuedAt: NOW - 99_999 }, false)],
@@ -217,6 +239,7 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
         requiredAttestations: ["firmware", "iec62443"],
         maxAttestationAgeSeconds: 10,
         requireProof: true,
+        requirePostQuantum: true,
       },
     }),
     reasons: [
@@ -225,6 +248,7 @@ const cases: { name: string; input: TrustInput; reasons: VerdictReason[] }[] = [
       "MANUFACTURER_NOT_ALLOWED",
       "SEGMENT_NOT_ALLOWED",
       "FIRMWARE_NOT_ALLOWED",
+      "KEY_NOT_POST_QUANTUM",
       "ATTESTATION_MISSING",
       "ATTESTATION_EXPIRED",
       "ATTESTATION_TOO_OLD",

@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { encodeBytes32String } from "ethers";
-import { signMessage } from "../../common/keys";
+import { KEY_ALGORITHM_LIST } from "../../common/codes";
+import { generateKeyPair, keyHash, signMessage } from "../../common/keys";
+import { loadFastPostQuantumVerifier } from "../../common/keys-pq";
 import { MANUFACTURER_ROLE, attesterRole } from "../../common/roles";
 import { createIndexer } from "../../indexer/index";
 import { createApi, type Api } from "../../api/yoga";
@@ -178,8 +180,9 @@ describe("api over the real indexer (yoga.fetch)", function () {
   describe("proof of possession through GraphQL", () => {
     const devices: Record<string, TestDevice> = {};
     before(async () => {
-      for (const alg of ["secp256k1", "p256", "ed25519"] as const)
-        devices[alg] = await registerTestDevice(fx.actors, { alg });
+      // the verifier `dtl serve` uses for ML-DSA (liboqs); keys-pq.test holds it against the reference
+      await loadFastPostQuantumVerifier();
+      for (const alg of KEY_ALGORITHM_LIST) devices[alg] = await registerTestDevice(fx.actors, { alg });
       await fx.sync();
     });
 
@@ -195,7 +198,7 @@ describe("api over the real indexer (yoga.fetch)", function () {
       return r.data!.issueChallenge;
     }
 
-    for (const alg of ["secp256k1", "p256", "ed25519"] as const) {
+    for (const alg of KEY_ALGORITHM_LIST) {
       it(`${alg}: a signed challenge proves possession; a replay says CHALLENGE_REUSED`, async () => {
         const d = devices[alg]!;
         const c = await challenge(d.id);
@@ -223,6 +226,31 @@ describe("api over the real indexer (yoga.fetch)", function () {
           .reasons,
       ).to.deep.equal(["CHALLENGE_UNKNOWN"]);
       expect((await verify(a.id, { requireProof: true })).reasons).to.deep.equal(["PROOF_REQUIRED"]);
+    });
+
+    it("migrates a classical device to ML-DSA-44: rotation in its history, the old key gets KEY_MISMATCH, requirePostQuantum passes", async () => {
+      const d = await registerTestDevice(fx.actors, { alg: "ed25519" });
+      await fx.sync();
+      const pq = { requireProof: true, requirePostQuantum: true };
+      const proofWith = async (pair: typeof d.pair) => {
+        const c = await challenge(d.id);
+        return { challengeId: c.id, publicKey: pair.publicKey, signature: signMessage(pair, c.message) };
+      };
+      expect((await verify(d.id, pq, await proofWith(d.pair))).reasons).to.deep.equal(["KEY_NOT_POST_QUANTUM"]);
+      const next = generateKeyPair("ml-dsa-44");
+      await tx(fx.actors.registry.manufacturer.getFunction("rotateKey")(d.id, 4, keyHash(4, next.publicKey)));
+      expect((await verify(d.id, pq, await proofWith(d.pair))).reasons).to.deep.equal([
+        "KEY_MISMATCH",
+        "BAD_SIGNATURE",
+      ]);
+      expect(await verify(d.id, pq, await proofWith(next))).to.deep.include({ trusted: true, reasons: [] });
+      const r = await gql<{ device: { keyAlgorithm: string; history: { edges: { node: { kind: string } }[] } } }>(
+        api,
+        `query($id: Bytes32!) { device(id: $id) { keyAlgorithm history { edges { node { kind } } } } }`,
+        { id: d.id },
+      );
+      expect(r.data!.device.keyAlgorithm).to.equal("ML_DSA_44");
+      expect(r.data!.device.history.edges.map((e) => e.node.kind)).to.deep.equal(["DEVICE_REGISTERED", "KEY_ROTATED"]);
     });
 
     it("says CHALLENGE_EXPIRED after the TTL", async () => {

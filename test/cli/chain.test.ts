@@ -179,7 +179,10 @@ describe("dtl CLI against a hardhat node", function () {
       ]);
       fails(again, `dtl: device keygen: ${file} exists; not overwriting a key (use --force)`);
       expect(readFileSync(file, "utf8")).to.equal(before);
-      fails(rsa, 'dtl: device keygen: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519)');
+      fails(
+        rsa,
+        'dtl: device keygen: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519, ml-dsa-44, ml-dsa-65, ed25519+ml-dsa-44)',
+      );
       fails(noOut, "dtl: device keygen: missing --out <keyfile>");
       fails(badFile, `dtl: device sign: cannot read key file ${path.join(tmp.dir, "missing.key")}: no such file`);
     });
@@ -294,7 +297,10 @@ describe("dtl CLI against a hardhat node", function () {
       );
       fails(badHex, 'dtl: register: --firmware must be 0x followed by 64 hex digits, got "0xzz"');
       fails(badKey, "dtl: register: an Ed25519 public key is 32 bytes, got 2");
-      fails(alg, 'dtl: register: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519)');
+      fails(
+        alg,
+        'dtl: register: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519, ml-dsa-44, ml-dsa-65, ed25519+ml-dsa-44)',
+      );
       fails(noFw, "dtl: register: missing --firmware <hex32> (or --firmware-file <image>)");
       fails(seg, `dtl: register: --segment "${"x".repeat(32)}" is longer than 31 bytes`);
     });
@@ -366,7 +372,7 @@ describe("dtl CLI against a hardhat node", function () {
         dtl(["update-firmware", id, "--firmware", "1234"], MAKER),
         dtl(["reinstate"], OFFICER),
       ]);
-      fails(noAlg, "dtl: rotate-key: missing --alg secp256k1|p256|ed25519");
+      fails(noAlg, "dtl: rotate-key: missing --alg secp256k1|p256|ed25519|ml-dsa-44|ml-dsa-65|ed25519+ml-dsa-44");
       fails(badKey, "dtl: rotate-key: public key is not a valid secp256k1 point");
       fails(bothKeys, "dtl: rotate-key: give either --key <keyfile> or --alg with --public-key, not both");
       fails(noFw, "dtl: update-firmware: missing --firmware <hex32> (or --firmware-file <image>)");

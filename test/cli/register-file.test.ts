@@ -70,7 +70,7 @@ describe("dtl register --file", function () {
     expect(r.stderr).to.match(/^progress: checking rows: 0\/9 rows .*\nprogress: checking rows: 9\/9 rows 100% /);
     expect(withoutProgress(r.stderr).trimEnd().split("\n")).to.deep.equal([
       'bad.csv:5: duplicate serial "BAD-00002" (first at bad.csv:3)',
-      'bad.csv:6: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519)',
+      'bad.csv:6: unknown key algorithm "rsa" (expected secp256k1, p256, ed25519, ml-dsa-44, ml-dsa-65, ed25519+ml-dsa-44)',
       "bad.csv:7: publicKey: public key must be 0x-prefixed hex with an even number of digits",
       'bad.csv:8: firmware must be 0x followed by 64 hex digits, got "0x1234"',
       `bad.csv:9: segment "${"s".repeat(32)}" is longer than 31 bytes`,

@@ -153,7 +153,9 @@ describe("common/codes: one source of truth", function () {
         expect(parseKeyAlgorithm(String(code))).to.equal(code);
       }
       expect(parseKeyAlgorithm("P-256")).to.equal(KEY_ALGORITHMS.p256);
-      expect(() => parseKeyAlgorithm("0")).to.throw('unknown key algorithm "0" (expected secp256k1, p256, ed25519)');
+      expect(() => parseKeyAlgorithm("0")).to.throw(
+        'unknown key algorithm "0" (expected secp256k1, p256, ed25519, ml-dsa-44, ml-dsa-65, ed25519+ml-dsa-44)',
+      );
       expect(() => parseKeyAlgorithm("rsa")).to.throw('unknown key algorithm "rsa"');
     });
   });

@@ -97,7 +97,7 @@ async function runOnce(seed: number): Promise<void> {
     const unregistered = ids.filter((id) => !model.devices.has(id));
     return unregistered.length && r.chance(0.8) ? r.pick(unregistered) : anyId();
   };
-  const alg = () => (r.chance(0.08) ? r.pick([0, 4, 200]) : 1 + r.int(3));
+  const alg = () => (r.chance(0.08) ? r.pick([0, 7, 200]) : 1 + r.int(6));
   const keyHash = (tag: string) => (r.chance(0.05) ? ZERO : testHash(`key/${seed}/${tag}`));
   const reason = () => (r.chance(0.08) ? 9 : r.int(9));
   const kind = () => (r.chance(0.05) ? ZERO : r.pick([KIND_FIRMWARE, KIND_IEC62443]));

@@ -134,7 +134,7 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
     return { d, asOfficer: !own };
   }
   function checkKey(id: string, alg: number, keyHash: string): void {
-    if (alg < 1 || alg > 3) fail("DeviceRegistryUnknownKeyAlgorithm", alg);
+    if (alg < 1 || alg > 6) fail("DeviceRegistryUnknownKeyAlgorithm", alg);
     if (keyHash === ZERO) fail("DeviceRegistryZeroKeyHash", id);
   }
   function checkReason(reason: number): void {

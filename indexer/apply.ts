@@ -1,12 +1,14 @@
 /**
  * Turns decoded events into store writes: device records, attestations, history entries, the
- * indexes and role members — after checking, for every device event, that its reported head
- * follows from the device's previous head and the event's own fields (zero trust toward the
- * node). A mismatch throws before anything of the range is written.
+ * indexes, role members and the device tallies — after checking, for every device event, that
+ * its reported head follows from the device's previous head and the event's own fields (zero
+ * trust toward the node). A mismatch throws before anything of the range is written.
  *
- * {@link applyRange} does it for a whole fetched range and says what its commit must hold: the
- * writes, the new cursor (digest folded per block) and the block records of the reorg window.
- * Nothing here does I/O; the sync loop commits.
+ * {@link prefetchRange} reads, through the store's cache, every record a range will read (the
+ * only function here that awaits); {@link applyRange} then turns the range into what its commit
+ * must hold — the writes, the new cursor (digest folded per block), the tallies and the block
+ * records of the reorg window — synchronously, over the overlay → the prefetched base, no I/O.
+ * The sync loop commits.
  */
 import { ZeroHash } from "ethers";
 import { LRUCache } from "lru-cache";
@@ -15,9 +17,9 @@ import { FatalIndexerError, HistoryHeadMismatchError } from "./errors";
 import type { Hashers } from "./hashing";
 import type { BlockHeader, DecodedRange, DeviceEvent, RoleEvent } from "./source";
 import { encodeHistoryEntry } from "./store/codec";
-import { keys, type BlockRecord, type Cursor } from "./store/schema";
-import type { MemoryState } from "./store/state";
-import { createWriteSet, type WriteSet } from "./store/writeset";
+import { cloneCounts, storedCounts, tally, type DeviceCounts } from "./store/counts";
+import { keys, type BlockRecord, type CachedSub, type Cursor, type SubName } from "./store/schema";
+import { baseKey, createWriteSet, type Base, type WriteSet } from "./store/writeset";
 import type { AttestationRecord, DeviceRecord, HistoryEntryRecord } from "./types";
 
 type Status = DeviceRecord["status"];
@@ -27,9 +29,12 @@ const shortNames = new LRUCache<string, string>({ max: 10_000, memoMethod: decod
 
 function setStatus(w: WriteSet, d: DeviceRecord, next: Status): void {
   if (d.status === next) return;
-  w.del("idx", keys.byStatus(d.status, d.id));
-  w.put("idx", keys.byStatus(next, d.id), "");
+  w.del("byStatus", keys.byStatus(d.status, d.id));
+  w.put("byStatus", keys.byStatus(next, d.id), "");
 }
+
+/** A device's attestation uids (oldest first) as the range sees them. */
+const attestationsOf = (w: WriteSet, idKey: string): readonly string[] => w.get<string[]>("devAtt", idKey) ?? [];
 
 function unrevokedOfKind(w: WriteSet, deviceId: string, kindBytes32: string, uids: readonly string[]): boolean {
   for (const uid of uids) {
@@ -39,23 +44,32 @@ function unrevokedOfKind(w: WriteSet, deviceId: string, kindBytes32: string, uid
   return false;
 }
 
+/** The attestation kinds (kindBytes32) a device holds unrevoked, each once. */
+function unrevokedKinds(w: WriteSet, idKey: string): string[] {
+  const kinds: string[] = [];
+  for (const uid of attestationsOf(w, idKey)) {
+    const a = w.get<AttestationRecord>("att", keys.id(uid));
+    if (a && !a.revoked && !kinds.includes(a.kindBytes32)) kinds.push(a.kindBytes32);
+  }
+  return kinds;
+}
+
+/** Events that change neither a device's tally tuple nor its attestations. */
+const UNCOUNTED = new Set<DeviceEvent["name"]>(["FirmwareUpdated", "KeyRotated"]);
+
 export interface ApplyContext {
   w: WriteSet;
   hashers: Hashers;
   headers: ReadonlyMap<number, BlockHeader>;
-  /** Attestation uids of a device known before this range (memory). */
-  attestationsOf(deviceId: string): readonly string[];
+  /** The tallies, changed in place (a copy of the store's: applyRange). */
+  counts: DeviceCounts;
 }
 
 /**
- * Applies one device event; returns its history entry. `pendingAtts` collects attestations
- * created earlier in the same range (per device).
+ * Applies one device event; returns its history entry. A device that the event may move between
+ * tallies leaves the counts just before the event's writes and returns just after.
  */
-export function applyDeviceEvent(
-  ctx: ApplyContext,
-  e: DeviceEvent,
-  pendingAtts: Map<string, string[]>,
-): HistoryEntryRecord {
+export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntryRecord {
   const { w } = ctx;
   const idKey = keys.id(e.deviceId);
   const prev = w.get<DeviceRecord>("dev", idKey);
@@ -69,6 +83,8 @@ export function applyDeviceEvent(
   const touched = { eventCount: seq, historyHead: e.head, updatedBlock: e.blockNumber };
   const missing = () =>
     new FatalIndexerError(`${e.name} at block ${e.blockNumber} for unknown device ${e.deviceId} passed the head check`);
+  const counted = !UNCOUNTED.has(e.name);
+  if (counted && prev) tally(ctx.counts, prev, unrevokedKinds(w, idKey), -1);
 
   let next: DeviceRecord;
   switch (e.name) {
@@ -86,9 +102,9 @@ export function applyDeviceEvent(
         registeredBlock: e.blockNumber,
         ...touched,
       };
-      w.put("idx", keys.byManufacturer(next.manufacturer, e.deviceId), "");
-      w.put("idx", keys.byStatus("ACTIVE", e.deviceId), "");
-      w.put("idx", keys.bySegment(f.segment as string, e.deviceId), "");
+      w.put("byMfr", keys.byMfr(next.manufacturer, e.deviceId), "");
+      w.put("byStatus", keys.byStatus("ACTIVE", e.deviceId), "");
+      w.put("bySegment", keys.bySegment(f.segment as string, e.deviceId), "");
       break;
     }
     case "FirmwareUpdated":
@@ -152,11 +168,9 @@ export function applyDeviceEvent(
         transactionHash: e.transactionHash,
       };
       w.put("att", keys.id(uid), att);
-      w.put("idx", keys.deviceAttestation(e.deviceId, seq), uid);
-      w.put("idx", keys.byKind(att.kindBytes32, e.deviceId), "");
-      let list = pendingAtts.get(e.deviceId);
-      if (!list) pendingAtts.set(e.deviceId, (list = []));
-      list.push(uid);
+      // a new list: the one read may be the cache's, which is never changed in place
+      w.put("devAtt", idKey, [...attestationsOf(w, idKey), uid]);
+      w.put("byKind", keys.byKind(att.kindBytes32, e.deviceId), "");
       break;
     }
     case "AttestationRevoked": {
@@ -176,13 +190,13 @@ export function applyDeviceEvent(
         revokedBy: e.actor,
         revocationReason: f.reason as number,
       });
-      const others = [...ctx.attestationsOf(e.deviceId), ...(pendingAtts.get(e.deviceId) ?? [])];
-      if (!unrevokedOfKind(w, e.deviceId, att.kindBytes32, others))
-        w.del("idx", keys.byKind(att.kindBytes32, e.deviceId));
+      if (!unrevokedOfKind(w, e.deviceId, att.kindBytes32, attestationsOf(w, idKey)))
+        w.del("byKind", keys.byKind(att.kindBytes32, e.deviceId));
       break;
     }
   }
   w.put("dev", idKey, next);
+  if (counted) tally(ctx.counts, next, unrevokedKinds(w, idKey), 1);
   const entry: HistoryEntryRecord = {
     deviceId: e.deviceId,
     seq,
@@ -211,40 +225,100 @@ export interface FetchedRange extends DecodedRange {
   window: boolean;
 }
 
-/** What one commit of a range holds. */
-export interface RangeWrites {
-  w: WriteSet;
+/** Where the store stands before a range: its cursor and tallies (committed, or of the range before). */
+export interface ApplyHead {
   cursor: Cursor;
+  counts: DeviceCounts;
+}
+
+/** What one commit of a range holds. */
+export interface RangeWrites extends ApplyHead {
+  w: WriteSet;
   blocks: Map<number, BlockRecord>;
   /** The history entries the range adds, in chain order. */
   entries: HistoryEntryRecord[];
 }
 
+/** Reads records through the store's cache (store.ts `getRecords`). */
+export interface RecordSource {
+  getRecords<T>(sub: CachedSub, keys: readonly string[]): Promise<(T | undefined)[]>;
+}
+
 /**
- * Applies a range that follows the store's cursor (the caller checked that the header before it
- * has the cursor's hash). Inside the window every block gets a block record, since a rollback
- * may stop at any of them; below it only the range's end does.
+ * Reads everything {@link applyRange} will read for `range`, in three rounds of getMany through
+ * the cache: the device records of its device events; then, for devices that exist and whose
+ * tallies or attestations an event may change, their attestation lists; then the attestation
+ * records those lists name and every attestation the range revokes. `under` is the range
+ * before, applied but perhaps not committed yet: what it wrote wins over what the store says.
  */
-export function applyRange(state: MemoryState, hashers: Hashers, range: FetchedRange): RangeWrites {
-  const c = state.cursor;
-  if (!c) throw new FatalIndexerError("internal: store has no cursor");
+export async function prefetchRange(src: RecordSource, range: DecodedRange, under?: WriteSet): Promise<Base> {
+  const base: Base = new Map();
+  async function read(sub: CachedSub, wanted: Iterable<string>): Promise<void> {
+    const need: string[] = [];
+    for (const k of wanted) {
+      const bk = baseKey(sub, k);
+      if (base.has(bk)) continue;
+      const p = under?.pending(sub, k);
+      if (p) base.set(bk, p.value ?? null);
+      else {
+        base.set(bk, null); // a placeholder: keys repeat within a range
+        need.push(k);
+      }
+    }
+    if (need.length === 0) return;
+    const values = await src.getRecords(sub, need);
+    for (let i = 0; i < need.length; i++) base.set(baseKey(sub, need[i]!), values[i] ?? null);
+  }
+  const devices = new Set<string>();
+  const counted = new Set<string>();
+  const revoked: string[] = [];
+  for (const e of range.events) {
+    if (e.type !== "device") continue;
+    const k = keys.id(e.deviceId);
+    devices.add(k);
+    if (!UNCOUNTED.has(e.name)) counted.add(k);
+    if (e.name === "AttestationRevoked") revoked.push(keys.id(e.fields.uid as string));
+  }
+  await read("dev", devices);
+  const lists: string[] = [];
+  for (const k of counted) {
+    // a device without a record has no attestations (devices registered in this range)
+    if (base.get(baseKey("dev", k)) === null) base.set(baseKey("devAtt", k), null);
+    else lists.push(k);
+  }
+  await read("devAtt", lists);
+  const uids: string[] = [...revoked];
+  for (const k of lists)
+    for (const uid of (base.get(baseKey("devAtt", k)) as string[] | null) ?? []) uids.push(keys.id(uid));
+  await read("att", uids);
+  return base;
+}
+
+/**
+ * Applies a range that follows `head.cursor` (the caller checked that the header before it has
+ * the cursor's hash) over `base` from {@link prefetchRange}. Inside the window every block gets a
+ * block record, since a rollback may stop at any of them, and the tallies are written at the end
+ * of each block that changed them (so undo data restores them to any block); below it only the
+ * range's end gets a block record and the tallies are written once.
+ */
+export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range: FetchedRange): RangeWrites {
+  const c = head.cursor;
   if (range.from !== c.block + 1)
     throw new FatalIndexerError(`internal: range ${range.from} does not follow cursor ${c.block}`);
   const toHeader = range.headers.get(range.to);
   if (!toHeader) throw new FatalIndexerError(`internal: no header for range end ${range.to}`);
 
-  const w = createWriteSet(state, { recordUndo: range.window });
-  const ctx: ApplyContext = {
-    w,
-    hashers,
-    headers: range.headers,
-    attestationsOf: (id) => (state.deviceAttestations.get(id) ?? []).map((e) => e.uid),
-  };
-  const pendingAtts = new Map<string, string[]>();
+  const counts = cloneCounts(head.counts);
+  const countsKey: [SubName, string] = ["meta", "counts"];
+  // the tallies before the range: what undo data records for them
+  if (range.window) base.set(baseKey(...countsKey), storedCounts(head.counts));
+  const w = createWriteSet(base, { recordUndo: range.window });
+  const ctx: ApplyContext = { w, hashers, headers: range.headers, counts };
   const entries: HistoryEntryRecord[] = [];
   const blocks = new Map<number, BlockRecord>();
   let digest = c.digest;
   let events = c.events;
+  let countsChanged = false;
   let i = 0;
   const { logs } = range;
   while (i < range.events.length) {
@@ -253,13 +327,20 @@ export function applyRange(state: MemoryState, hashers: Hashers, range: FetchedR
     w.beginBlock(b);
     for (; i < range.events.length && range.events[i]!.blockNumber === b; i++) {
       const e = range.events[i]!;
-      if (e.type === "device") entries.push(applyDeviceEvent(ctx, e, pendingAtts));
-      else applyRoleEvent(w, e);
+      if (e.type === "device") {
+        entries.push(applyDeviceEvent(ctx, e));
+        if (!UNCOUNTED.has(e.name)) countsChanged = true;
+      } else applyRoleEvent(w, e);
+    }
+    if (range.window && countsChanged) {
+      w.put(...countsKey, storedCounts(counts));
+      countsChanged = false;
     }
     digest = hashers.foldBlock(digest, b, range.events[start]!.blockHash, logs.slice(start, i));
     events += i - start;
     if (range.window) blocks.set(b, { hash: range.events[start]!.blockHash, digest, events });
   }
+  if (countsChanged) w.put(...countsKey, storedCounts(counts));
   if (range.window) {
     let d = c.digest;
     let ev = c.events;
@@ -272,5 +353,11 @@ export function applyRange(state: MemoryState, hashers: Hashers, range: FetchedR
     blocks.set(range.to, { hash: toHeader.hash, digest, events });
   }
   const undoFloor = range.window ? c.undoFloor : range.to;
-  return { w, cursor: { block: range.to, hash: toHeader.hash, digest, undoFloor, events }, blocks, entries };
+  return {
+    w,
+    cursor: { block: range.to, hash: toHeader.hash, digest, undoFloor, events },
+    counts,
+    blocks,
+    entries,
+  };
 }

@@ -9,6 +9,8 @@
  *
  * `openStore(dataDir)` opens a store read-only (no indexing) for the CLI and tests. LevelDB
  * allows one process per directory: it fails with StoreLockedError while an indexer has it open.
+ * Either reads devices, attestations and lists through one cache of `cacheBytes` (default
+ * DEFAULT_CACHE_MB = 64 MiB, DTL_CACHE_MB), a quarter of it LevelDB's own block cache.
  */
 import { getAddress } from "ethers";
 import type { Deployment } from "../common/deployment";
@@ -22,12 +24,13 @@ import type { RangeSizerOptions } from "./ranges";
 import { fetchHeaders } from "./source";
 import { createStoreReader } from "./store/reader";
 import type { Cursor, StoreIdentity } from "./store/schema";
-import { openLevelStore, type Store } from "./store/store";
+import { DEFAULT_CACHE_MB, openLevelStore, type Store } from "./store/store";
 import { createSync, type Sync } from "./sync";
 import type { IndexerStatusRecord, StoreChange, StoreReader } from "./types";
 
 export * from "./errors";
-export type { StoreReader, StoreChange, IndexerStatusRecord } from "./types";
+export type { StoreReader, StoreChange, IndexerStatusRecord, StoreStats } from "./types";
+export { DEFAULT_CACHE_MB };
 
 export interface IndexerOptions {
   rpcUrl: string;
@@ -48,6 +51,8 @@ export interface IndexerOptions {
   ranges?: RangeSizerOptions;
   /** Retry pacing (exponential backoff with jitter). */
   retry?: { baseMs?: number; maxMs?: number };
+  /** Memory for cached records and LevelDB's block cache, in bytes (default 64 MiB). */
+  cacheBytes?: number;
 }
 
 export interface Indexer {
@@ -127,8 +132,11 @@ async function checkNode(client: RpcClient, id: StoreIdentity): Promise<string> 
 }
 
 /** Opens a store read-only (no indexing). Fails with StoreLockedError while an indexer holds it. */
-export async function openStore(dataDir: string): Promise<StoreReader & { close(): Promise<void> }> {
-  const store = await openLevelStore(dataDir, { createIfMissing: false });
+export async function openStore(
+  dataDir: string,
+  opts: { cacheBytes?: number } = {},
+): Promise<StoreReader & { close(): Promise<void> }> {
+  const store = await openLevelStore(dataDir, { createIfMissing: false, cacheBytes: opts.cacheBytes });
   const id = store.state.identity;
   const c = store.state.cursor;
   const reader = createStoreReader(store, {
@@ -207,6 +215,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     listAttestations: (id) => need().listAttestations(id),
     getHistory: (id, n, a) => need().getHistory(id, n, a),
     hasRole: (r, a) => need().hasRole(r, a),
+    storeStats: () => need().storeStats(),
     status,
     onChange(listener) {
       changeListeners.add(listener);
@@ -233,7 +242,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
 
   async function prepare(hashers: Hashers): Promise<Store> {
     // the node check (network) and the store's load (disk) overlap
-    const opening = openLevelStore(opts.dataDir, { allowWipe: opts.rebuild });
+    const opening = openLevelStore(opts.dataDir, { allowWipe: opts.rebuild, cacheBytes: opts.cacheBytes });
     opening.catch(() => undefined); // awaited below; no unhandled rejection meanwhile
     let parentHash: string;
     try {

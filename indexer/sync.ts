@@ -3,9 +3,13 @@
  * `source.ts`, turning a range into writes is `apply.ts`, committing is `store/store.ts`; this
  * file decides what to fetch next, notices reorgs and rolls back.
  *
- * - Far behind the head (below head − reorgWindow) ranges are fetched ahead of the one being
- *   applied (one call in flight while the previous range is written), with headers only for
- *   blocks that have logs and for the range ends; no undo data is kept there.
+ * - Each range is prefetched (apply.ts `prefetchRange`: every record it will read, getMany
+ *   through the store's cache), applied synchronously, then committed; the cache is written
+ *   through and only then are listeners told.
+ * - Far behind the head (below head − reorgWindow) the steps overlap: while range N is being
+ *   committed, range N+1 (fetched while N was applied) is prefetched — over N's pending writes —
+ *   and applied; it is committed once N is. Headers only for blocks that have logs and for the
+ *   range ends; no undo data is kept there.
  * - Inside the window every block's header is fetched in the same JSON-RPC batch as the logs,
  *   the hash chain is checked link by link, and undo data is kept per block.
  * - A reorg is a value, not an exception: a step answers `{ type: "reorg" }` and the loop rolls
@@ -17,7 +21,7 @@
 import type { Logger } from "../common/logger";
 import { retry, sleep, type RetryInfo } from "../common/retry";
 import { RpcRangeLimitError, RpcTransportError, type RpcClient } from "../common/rpc";
-import { applyRange, type FetchedRange } from "./apply";
+import { applyRange, prefetchRange, type ApplyHead, type FetchedRange, type RangeWrites } from "./apply";
 import { IndexerError, ReorgTooDeepError } from "./errors";
 import type { Hashers } from "./hashing";
 import { createRangeSizer, type RangeSizerOptions } from "./ranges";
@@ -128,22 +132,31 @@ export function createSync(opts: SyncOptions): Sync {
     );
   }
 
-  // Invariant: a range is applied only if the header before it has the hash of the cursor, so
-  // the store always holds one unbroken chain of blocks ending at the cursor. When the header
-  // differs, the chain was reorganised below us: the step answers a reorg instead of applying.
-  function reorgBefore(range: FetchedRange): Step | undefined {
-    const c = cursor();
+  // Invariant: a range is applied only if the header before it has the hash of the cursor it
+  // follows, so the store always holds one unbroken chain of blocks ending at the cursor. When the
+  // header differs, the chain was reorganised below us: the step answers a reorg instead.
+  function reorgBefore(range: FetchedRange, c: Cursor): Step | undefined {
     const before = range.headers.get(c.block);
     if (before && before.hash !== c.hash)
       return { type: "reorg", reason: `block ${c.block} is now ${before.hash}, the store has ${c.hash}` };
     return undefined;
   }
 
-  async function commit(range: FetchedRange): Promise<void> {
+  const committedHead = (): ApplyHead => ({ cursor: cursor(), counts: store.state.counts });
+
+  /** Prefetches and applies `range` over `head`; `under` is the range before, if not committed yet. */
+  async function prepare(range: FetchedRange, head: ApplyHead, under?: RangeWrites) {
     const t0 = performance.now();
-    const r = applyRange(store.state, hashers, range);
-    const undo = await r.w.undo(store.subs);
+    const base = await prefetchRange(store, range, under?.w);
     const t1 = performance.now();
+    const r = applyRange(head, base, hashers, range);
+    return { r, prefetchMs: t1 - t0, applyMs: performance.now() - t1 };
+  }
+
+  async function commit(range: FetchedRange, prepared: Awaited<ReturnType<typeof prepare>>): Promise<void> {
+    const { r } = prepared;
+    const t0 = performance.now();
+    const undo = await r.w.undo(store.subs);
     await store.commitRange({
       w: r.w,
       cursor: r.cursor,
@@ -157,8 +170,9 @@ export function createSync(opts: SyncOptions): Sync {
       to_block: range.to,
       events: r.cursor.events,
       window: range.window,
-      apply_ms: Math.round(t1 - t0),
-      commit_ms: Math.round(performance.now() - t1),
+      prefetch_ms: Math.round(prepared.prefetchMs),
+      apply_ms: Math.round(prepared.applyMs),
+      commit_ms: Math.round(performance.now() - t0),
     });
     if (r.entries.length) opts.emit({ type: "applied", fromBlock: range.from, toBlock: range.to, entries: r.entries });
     notify();
@@ -190,24 +204,40 @@ export function createSync(opts: SyncOptions): Sync {
     notify();
   }
 
-  /** Applies ranges up to `until`, fetching the next while the current one is written. */
+  /**
+   * Applies ranges up to `until`: range N+1 is fetched while N is applied, and prefetched and
+   * applied while N is committed. Whatever happens, it returns only once no commit is in flight.
+   */
   async function backfill(until: number): Promise<Step> {
     const from = cursor().block + 1;
     let pending: Promise<FetchedRange> | undefined = fetchRange(from, until, false);
+    let committing: Promise<void> | undefined;
+    let last: RangeWrites | undefined;
     try {
       while (pending) {
         const waitStart = performance.now();
         const range: FetchedRange = await pending;
         signal.throwIfAborted();
         logger.debug({ msg: "waited for range", duration_ms: Math.round(performance.now() - waitStart) });
-        const reorg = reorgBefore(range);
-        if (reorg) return reorg;
+        const head = last ?? committedHead();
+        const reorg = reorgBefore(range, head.cursor);
+        if (reorg) {
+          await committing;
+          return reorg;
+        }
         pending = range.to < until ? fetchRange(range.to + 1, until, false) : undefined;
-        await commit(range);
+        const prepared = await prepare(range, head, last);
+        // the range before is in the store (and the cache) before this one is written
+        await committing;
+        committing = commit(range, prepared);
+        last = prepared.r;
       }
+      await committing;
     } finally {
       // an abandoned prefetch must not surface as an unhandled rejection
       pending?.catch(() => undefined);
+      // and the caller starts again from the store's cursor only once no commit is in flight
+      await committing?.catch(() => undefined);
     }
     return { type: "block", fromBlock: from, toBlock: cursor().block };
   }
@@ -244,8 +274,8 @@ export function createSync(opts: SyncOptions): Sync {
     } else {
       const until = Math.min(target, c.block + Math.max(1, Math.min(sizer.span, opts.reorgWindow)));
       const range = await fetchRange(c.block + 1, until, true);
-      done = reorgBefore(range) ?? { type: "block", fromBlock: range.from, toBlock: range.to };
-      if (done.type === "block") await commit(range);
+      done = reorgBefore(range, c) ?? { type: "block", fromBlock: range.from, toBlock: range.to };
+      if (done.type === "block") await commit(range, await prepare(range, committedHead()));
     }
     if (done.type !== "block") return done;
     if (!state.caughtUp && cursor().block >= target) markCaughtUp(head.number);

@@ -146,6 +146,26 @@ export type StoreChange =
   /** A reorg removed these entries (already rolled back in the store). */
   | { type: "retracted"; toBlock: number; entries: HistoryEntryRecord[] };
 
+/** The records read through the store's cache (metric label values). */
+export type CachedRecordKind = "device" | "attestation" | "attestation_list";
+
+/** The store's cache and size, for /metrics. */
+export interface StoreStats {
+  cache: {
+    /** The record cache's bound and its estimated bytes held. */
+    maxBytes: number;
+    bytes: number;
+    entries: number;
+    hits: Record<CachedRecordKind, number>;
+    misses: Record<CachedRecordKind, number>;
+    evictions: number;
+  };
+  /** LevelDB's own block cache (the rest of the DTL_CACHE_MB budget). */
+  blockCacheBytes: number;
+  /** Bytes of the store's directory, sampled (at most every 15 s). */
+  diskBytes: number;
+}
+
 export interface StoreReader {
   getDevice(id: string): Promise<DeviceRecord | undefined>;
   /** Same order as `ids`; undefined where unknown. */
@@ -159,6 +179,8 @@ export interface StoreReader {
   /** Whether `account` holds `role` (bytes32) according to RoleGranted/RoleRevoked events. */
   hasRole(role: string, account: string): Promise<boolean>;
   status(): IndexerStatusRecord;
+  /** Cache counters and the store's size on disk (cheap: counters, a sampled size). */
+  storeStats(): Promise<StoreStats>;
   /** Subscribe to committed changes; returns the unsubscribe function. */
   onChange(listener: (change: StoreChange) => void): () => void;
 }

@@ -7,11 +7,12 @@
  * (manufacturers × 3 statuses × segments — tens to hundreds, however many devices there are),
  * never O(devices).
  *
- * Invariant: the tallies equal a count over the memory state's devices. {@link foldWrites} keeps
- * it by taking a device out of the counts just before each write that changes it and putting
- * it back just after, so commits and reorg rollbacks alike move the counts exactly; {@link loadState} rebuilds
- * them at open. A tally is a small record keyed by its tuple, so a later store (LevelDB + bounded
- * cache) can persist the changed tallies in the same batch instead of rebuilding them at open.
+ * Invariant: the tallies equal a count over the store's devices. The apply step keeps it by
+ * taking a device out of the counts just before each event that can change its contribution
+ * (status, attestations) and putting it back just after; the tallies are written to
+ * `meta/counts` in the same batch as the writes that changed them (and, inside the reorg window,
+ * with undo data like any other key), so a rollback restores them and the store opens without
+ * counting anything.
  */
 import type { DeviceRecord } from "../types";
 
@@ -87,3 +88,49 @@ export function countDevices(counts: DeviceCounts, f: CountFilter): number {
   }
   return n;
 }
+
+/** A tally as `meta/counts` stores it: [manufacturer as the records spell it, status, segment, devices, [kind, n][]]. */
+export type StoredTally = [string, DeviceRecord["status"], string, number, [string, number][]];
+
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The tallies as stored in `meta/counts`: a fresh array (a snapshot, later changes do not touch
+ * it) in a canonical order, so equal tallies are equal bytes whatever history made them.
+ */
+export function storedCounts(counts: DeviceCounts): StoredTally[] {
+  const out: StoredTally[] = [];
+  for (const [manufacturer, byStatus] of counts)
+    for (const [status, bySegment] of byStatus)
+      for (const [segment, t] of bySegment)
+        out.push([
+          manufacturer,
+          status as DeviceRecord["status"],
+          segment,
+          t.devices,
+          [...t.kinds].sort((a, b) => byText(a[0], b[0])),
+        ]);
+  return out.sort((a, b) => byText(a[0], b[0]) || byText(a[1], b[1]) || byText(a[2], b[2]));
+}
+
+/** The tallies of a `meta/counts` value (undefined: none yet). */
+export function loadCounts(stored: readonly StoredTally[] | undefined): DeviceCounts {
+  const counts: DeviceCounts = new Map();
+  for (const [manufacturer, status, segment, devices, kinds] of stored ?? []) {
+    let byStatus = counts.get(manufacturer);
+    if (!byStatus) counts.set(manufacturer, (byStatus = new Map()));
+    let bySegment = byStatus.get(status);
+    if (!bySegment) byStatus.set(status, (bySegment = new Map()));
+    bySegment.set(segment, {
+      manufacturer: manufacturer.toLowerCase(),
+      status,
+      segment,
+      devices,
+      kinds: new Map(kinds),
+    });
+  }
+  return counts;
+}
+
+/** A deep copy (the apply step changes a copy; the store swaps it in after the commit). */
+export const cloneCounts = (counts: DeviceCounts): DeviceCounts => loadCounts(storedCounts(counts));

@@ -1,10 +1,13 @@
 /**
- * StoreReader over the mirror: point lookups and role checks from memory (O(1)), lists and
- * histories by LevelDB range scans over the indexes; counts from the memory state's tallies.
+ * StoreReader over the mirror: point lookups through the store's bounded cache (store.ts
+ * `getRecords`: cache, then one getMany for the misses), lists by bounded scans of the index
+ * sublevels, histories by range scans, counts from the memory state's tallies, role checks from
+ * memory (bounded by accounts).
  */
 import { encodeShortName } from "../../common/ids";
 import { DEVICE_STATUS } from "../../common/codes";
 import type {
+  AttestationRecord,
   DeviceFilter,
   DeviceRecord,
   HistoryEntryRecord,
@@ -16,8 +19,7 @@ import type {
 import { InvalidCursorError } from "../errors";
 import { decodeHistoryEntry, parseHistoryKey, type EncodedHistoryEntry } from "./codec";
 import { countDevices } from "./counts";
-import { deviceIdOfIndexKey, keys, num } from "./schema";
-import { unrevokedKinds } from "./state";
+import { keys, num, type Sub } from "./schema";
 import type { Store } from "./store";
 
 /** Largest page a reader serves (the API caps lower). */
@@ -62,16 +64,66 @@ export interface ReaderDeps {
   onChange(listener: (change: StoreChange) => void): () => void;
 }
 
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+
+/** Index constraints of a filter: scan the smallest, check the others by key. */
+interface Constraint {
+  sub: Sub;
+  prefix: string;
+  /** Devices it holds (from the tallies). */
+  size: number;
+}
+
 export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
   const state = () => store.state;
+  const device = (id: string) =>
+    BYTES32.test(id) ? store.getRecord<DeviceRecord>("dev", keys.id(id)) : Promise.resolve(undefined);
+
+  /**
+   * Up to `n` + 1 device ids after `afterId` that every constraint holds, in id order: a scan of
+   * the smallest index, each batch of candidates checked against the other indexes with one
+   * hasMany each. The scan ends at the page: it is bounded by the page and by the smallest index
+   * of the filter, never the fleet.
+   */
+  async function matchingIds(cs: Constraint[], n: number, afterId: string | undefined): Promise<string[]> {
+    const [driver, ...others] = [...cs].sort((a, b) => a.size - b.size) as [Constraint, ...Constraint[]];
+    const { prefix } = driver;
+    const it = driver.sub.keys({ ...(afterId ? { gt: prefix + afterId } : { gte: prefix }), lt: prefix + "~" });
+    const out: string[] = [];
+    try {
+      while (out.length <= n) {
+        const batch = (await it.nextv(others.length ? 256 : Math.min(1000, n + 1 - out.length))) as string[];
+        if (batch.length === 0) break;
+        let ids = batch.map((k) => k.slice(prefix.length));
+        for (const o of others) {
+          const held = await o.sub.hasMany(ids.map((id) => o.prefix + id));
+          ids = ids.filter((_, i) => held[i]);
+        }
+        for (const id of ids) {
+          out.push(id);
+          if (out.length > n) break;
+        }
+      }
+    } finally {
+      await it.close();
+    }
+    return out;
+  }
 
   return {
-    async getDevice(id) {
-      return state().devices.get(norm(id));
-    },
+    getDevice: (id) => device(id),
     async getDevices(ids) {
-      const m = state().devices;
-      return ids.map((id) => m.get(norm(id)));
+      const valid: string[] = [];
+      const at: number[] = [];
+      ids.forEach((id, i) => {
+        if (!BYTES32.test(id)) return;
+        valid.push(keys.id(id));
+        at.push(i);
+      });
+      const found = await store.getRecords<DeviceRecord>("dev", valid);
+      const out = new Array<DeviceRecord | undefined>(ids.length);
+      at.forEach((i, j) => (out[i] = found[j]));
+      return out;
     },
     async listDevices(filter: DeviceFilter, first: number, after?: string | null): Promise<Page<DeviceRecord>> {
       const n = pageSize(first);
@@ -86,49 +138,42 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
         filter.attestationKind !== undefined
           ? norm(encodeShortName("attestation kind", filter.attestationKind))
           : undefined;
-
-      let prefix: string;
-      let sub = store.subs.idx;
-      if (manufacturer) prefix = keys.byManufacturer(manufacturer);
-      else if (filter.status) prefix = keys.byStatus(filter.status);
-      else if (segment) prefix = keys.bySegment(segment);
-      else if (kind) prefix = keys.byKind(kind);
-      else {
-        prefix = "";
-        sub = store.subs.dev;
-      }
-      const matches = (d: DeviceRecord) =>
-        (!manufacturer || d.manufacturer.toLowerCase() === manufacturer) &&
-        (!filter.status || d.status === filter.status) &&
-        (!segment || d.segment === filter.segment) &&
-        (!kind || unrevokedKinds(state(), d.id).includes(kind));
       // read before the first await, so the count and the records are of the same state
-      const totalCount = countDevices(state().counts, {
-        manufacturer,
-        status: filter.status,
-        segment: filter.segment,
-        kind,
-      });
+      const counts = state().counts;
+      const count = (f: Parameters<typeof countDevices>[1]) => countDevices(counts, f);
+      const totalCount = count({ manufacturer, status: filter.status, segment: filter.segment, kind });
+      if (totalCount === 0) return page([], [], false, 0);
 
-      const items: DeviceRecord[] = [];
-      let hasNextPage = false;
-      const it = sub.keys({ ...(afterId ? { gt: prefix + afterId } : { gte: prefix }), lt: prefix + "~" });
-      try {
-        outer: for (;;) {
-          const batch = await it.nextv(Math.min(1000, n + 1));
-          if (batch.length === 0) break;
-          for (const k of batch) {
-            const d = state().devices.get(sub === store.subs.dev ? "0x" + k : deviceIdOfIndexKey(k));
-            if (!d || !matches(d)) continue;
-            if (items.length === n) {
-              hasNextPage = true;
-              break outer;
-            }
-            items.push(d);
-          }
-        }
-      } finally {
-        await it.close();
+      const { subs } = store;
+      const cs: Constraint[] = [];
+      if (manufacturer) cs.push({ sub: subs.byMfr, prefix: keys.byMfr(manufacturer), size: count({ manufacturer }) });
+      if (filter.status)
+        cs.push({ sub: subs.byStatus, prefix: keys.byStatus(filter.status), size: count({ status: filter.status }) });
+      if (segment)
+        cs.push({ sub: subs.bySegment, prefix: keys.bySegment(segment), size: count({ segment: filter.segment }) });
+      if (kind) cs.push({ sub: subs.byKind, prefix: keys.byKind(kind), size: count({ kind }) });
+
+      let items: DeviceRecord[];
+      let hasNextPage: boolean;
+      if (cs.length === 0) {
+        // no filter: the devices themselves, in id order
+        const rows = (await subs.dev.iterator({ ...(afterId ? { gt: afterId } : {}), limit: n + 1 }).all()) as [
+          string,
+          DeviceRecord,
+        ][];
+        hasNextPage = rows.length > n;
+        items = rows.slice(0, n).map(([, d]) => d);
+      } else {
+        const ids = await matchingIds(cs, n, afterId);
+        hasNextPage = ids.length > n;
+        const records = await store.getRecords<DeviceRecord>("dev", ids.slice(0, n));
+        // a commit between the index scan and the reads may have changed a record: keep what still matches
+        const matches = (d: DeviceRecord | undefined): d is DeviceRecord =>
+          d !== undefined &&
+          (!manufacturer || d.manufacturer.toLowerCase() === manufacturer) &&
+          (!filter.status || d.status === filter.status) &&
+          (!segment || d.segment === filter.segment);
+        items = records.filter(matches);
       }
       return page(
         items,
@@ -138,14 +183,16 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
       );
     },
     async getAttestation(uid) {
-      return state().attestations.get(norm(uid));
+      return BYTES32.test(uid) ? store.getRecord<AttestationRecord>("att", keys.id(uid)) : undefined;
     },
     async listAttestations(deviceId) {
-      const s = state();
-      return (s.deviceAttestations.get(norm(deviceId)) ?? []).flatMap(({ uid }) => {
-        const a = s.attestations.get(uid);
-        return a ? [a] : [];
-      });
+      if (!BYTES32.test(deviceId)) return [];
+      const uids = (await store.getRecord<string[]>("devAtt", keys.id(deviceId))) ?? [];
+      const atts = await store.getRecords<AttestationRecord>(
+        "att",
+        uids.map((u) => keys.id(u)),
+      );
+      return atts.filter((a): a is AttestationRecord => a !== undefined);
     },
     async getHistory(deviceId, first, after): Promise<Page<HistoryEntryRecord>> {
       const n = pageSize(first);
@@ -153,7 +200,7 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
       const id = norm(deviceId);
       if (!/^0x[0-9a-f]{64}$/.test(id)) return page([], [], false, 0);
       // a device's history count is its event count
-      const totalCount = state().devices.get(id)?.eventCount ?? 0;
+      const totalCount = (await device(id))?.eventCount ?? 0;
       const rows = await store.subs.hist
         .iterator({
           gt: afterSeq === undefined ? keys.hist(id, 0) : keys.id(id) + afterSeq,
@@ -179,6 +226,7 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
       return state().roles.has(keys.role(role, account));
     },
     status: () => deps.status(),
+    storeStats: () => store.stats(),
     onChange: (listener) => deps.onChange(listener),
   };
 }

@@ -1,27 +1,56 @@
 /**
- * LevelDB layout of the mirror. One sublevel per kind, JSON values, string keys built for range
- * scans: every number is fixed-width lowercase hex (big-endian), so key order is chain order.
+ * LevelDB layout of the mirror (schema version 2). One sublevel per entity and per index, each
+ * with its value encoding set on the sublevel (codec.ts); string keys built for range scans:
+ * every number is fixed-width lowercase hex (big-endian), so key order is chain order, and every
+ * index lists its devices in device-id order.
  *
- *   meta  "schema" → SCHEMA_VERSION, "identity" → StoreIdentity, "cursor" → Cursor
- *   dev   <deviceId:64>                           → DeviceRecord
- *   att   <uid:64>                                → AttestationRecord
- *   hist  <deviceId:64><seq:8>                    → EncodedHistoryEntry (codec.ts)
- *   role  <role:64><account:40>                   → { block }
- *   idx   m<manufacturer:40><deviceId:64>         → ""   devices by manufacturer
- *         s<status:1><deviceId:64>                → ""   devices by status (1 active, 2 suspended, 3 revoked)
- *         g<segment:64><deviceId:64>              → ""   devices by segment (bytes32)
- *         k<kind:64><deviceId:64>                 → ""   devices with an unrevoked attestation of kind
- *         a<deviceId:64><seq:8>                   → uid  a device's attestations, oldest first
- *   blk   <block:12>                              → { hash, digest, events }   reorg window (+ the undo floor)
- *   undo  <block:12>                              → UndoOp[]           what block <block> overwrote
+ *   meta       "schema" → SCHEMA_VERSION, "identity" → StoreIdentity, "cursor" → Cursor,
+ *              "counts" → the device tallies (counts.ts), written in the batch that changes them
+ *   dev        <deviceId:64>                        → DeviceRecord        (binary, codec.ts)
+ *   att        <uid:64>                             → AttestationRecord   (binary, codec.ts)
+ *   devAtt     <deviceId:64>                        → uid[]  a device's attestations, oldest first (binary)
+ *   hist       <deviceId:64><seq:8>                 → EncodedHistoryEntry (JSON array, codec.ts)
+ *   role       <role:64><account:40>                → { block }
+ *   byMfr      <manufacturer:40><deviceId:64>       → ""   devices by manufacturer
+ *   byStatus   <status:1><deviceId:64>              → ""   devices by status (1 active, 2 suspended, 3 revoked)
+ *   bySegment  <segment:64><deviceId:64>            → ""   devices by segment (bytes32)
+ *   byKind     <kind:64><deviceId:64>               → ""   devices holding an unrevoked attestation of kind
+ *   blk        <block:12>                           → { hash, digest, events }   reorg window (+ the undo floor)
+ *   undo       <block:12>                           → UndoOp[]   what block <block> overwrote
+ *
+ * What the store keeps in memory is bounded by something other than the fleet: identity, cursor,
+ * the window's `blk` records, role members and the tallies. Devices, attestations and lists are
+ * read through one bounded cache (cache.ts).
  */
 import { ClassicLevel } from "classic-level";
 import { DEVICE_STATUS } from "../../common/codes";
+import { attestationEncoding, deviceEncoding, uidListEncoding } from "./codec";
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
-export const SUBLEVELS = ["meta", "dev", "att", "hist", "role", "idx", "blk", "undo"] as const;
-export type SubName = (typeof SUBLEVELS)[number];
+/** Sublevel name → value encoding. */
+const ENCODINGS = {
+  meta: "json",
+  dev: deviceEncoding,
+  att: attestationEncoding,
+  devAtt: uidListEncoding,
+  hist: "json",
+  role: "json",
+  byMfr: "utf8",
+  byStatus: "utf8",
+  bySegment: "utf8",
+  byKind: "utf8",
+  blk: "json",
+  undo: "json",
+} as const;
+
+export type SubName = keyof typeof ENCODINGS;
+export const SUBLEVELS = Object.keys(ENCODINGS) as SubName[];
+/** The index sublevels (value ""). */
+export const INDEXES = ["byMfr", "byStatus", "bySegment", "byKind"] as const satisfies readonly SubName[];
+/** The sublevels whose records are read through the cache. */
+export const CACHED = ["dev", "att", "devAtt"] as const satisfies readonly SubName[];
+export type CachedSub = (typeof CACHED)[number];
 
 export type Db = ClassicLevel<string, unknown>;
 export type Sub = ReturnType<Db["sublevel"]>;
@@ -29,7 +58,10 @@ export type Subs = Record<SubName, Sub>;
 
 export function openSubs(db: Db): Subs {
   return Object.fromEntries(
-    SUBLEVELS.map((n) => [n, db.sublevel<string, unknown>(n, { keyEncoding: "utf8", valueEncoding: "json" })]),
+    SUBLEVELS.map((n) => [
+      n,
+      db.sublevel<string, unknown>(n, { keyEncoding: "utf8", valueEncoding: ENCODINGS[n] as "json" }),
+    ]),
   ) as unknown as Subs;
 }
 
@@ -79,23 +111,26 @@ export const num = (n: number, width: number): string => {
   return h.padStart(width, "0");
 };
 
+/** Code of a status in the byStatus keys (its index in DEVICE_STATUS). */
+function statusCode(status: string): number {
+  const code = DEVICE_STATUS.indexOf(status as (typeof DEVICE_STATUS)[number]);
+  if (code < 1) throw new Error(`unknown status ${status}`);
+  return code;
+}
+
 export const keys = {
   id: (bytes32: string) => fixed(bytes32, 64, "bytes32 key"),
   hist: (deviceId: string, seq: number) => fixed(deviceId, 64, "device id") + num(seq, 8),
   role: (role: string, account: string) => fixed(role, 64, "role") + fixed(account, 40, "account"),
   block: (n: number) => num(n, 12),
-  byManufacturer: (manufacturer: string, deviceId?: string) =>
-    "m" + fixed(manufacturer, 40, "manufacturer") + (deviceId ? keys.id(deviceId) : ""),
-  byStatus: (status: string, deviceId?: string) => {
-    const code = DEVICE_STATUS.indexOf(status as (typeof DEVICE_STATUS)[number]);
-    if (code < 1) throw new Error(`unknown status ${status}`);
-    return "s" + code + (deviceId ? keys.id(deviceId) : "");
-  },
+  /** byMfr key, or the prefix of a manufacturer's devices without `deviceId`. */
+  byMfr: (manufacturer: string, deviceId?: string) =>
+    fixed(manufacturer, 40, "manufacturer") + (deviceId ? keys.id(deviceId) : ""),
+  byStatus: (status: string, deviceId?: string) => statusCode(status) + (deviceId ? keys.id(deviceId) : ""),
   bySegment: (segmentBytes32: string, deviceId?: string) =>
-    "g" + fixed(segmentBytes32, 64, "segment") + (deviceId ? keys.id(deviceId) : ""),
+    fixed(segmentBytes32, 64, "segment") + (deviceId ? keys.id(deviceId) : ""),
   byKind: (kindBytes32: string, deviceId?: string) =>
-    "k" + fixed(kindBytes32, 64, "kind") + (deviceId ? keys.id(deviceId) : ""),
-  deviceAttestation: (deviceId: string, seq: number) => "a" + keys.hist(deviceId, seq),
+    fixed(kindBytes32, 64, "kind") + (deviceId ? keys.id(deviceId) : ""),
 };
 
 /** The device id at the end of an index key (the last 64 hex digits). */

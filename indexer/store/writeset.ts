@@ -1,33 +1,44 @@
 /**
- * The pending writes of one range (or one rollback): an overlay over the memory state that
- * coalesces repeated writes of a key, and — inside the reorg window — records per block the
+ * The pending writes of one range (or one rollback): an overlay over the range's prefetched base
+ * that coalesces repeated writes of a key, and — inside the reorg window — records per block the
  * value each key had before that block (the undo data a rollback replays).
+ *
+ * Reads never do I/O: {@link WriteSet.get} answers from the overlay, else from the base the sync
+ * loop prefetched (apply.ts `prefetchRange`), and throws for a key that was not prefetched — a
+ * missing prefetch is a bug, never a silent read of nothing.
  */
-import { NOT_HELD, memoryValue, type MemoryState, type Write } from "./state";
+import type { Write } from "./state";
 import type { SubName, Subs, UndoOp } from "./schema";
 
+/** Values read before a range is applied, by {@link baseKey}; `null` = absent. */
+export type Base = Map<string, unknown>;
+
+export const baseKey = (sub: SubName, key: string): string => sub + "/" + key;
+
 export interface WriteSet {
-  /** The current value (pending write, else memory); only for memory-held sublevels. */
+  /** The current value: the pending write, else the prefetched base (undefined = absent). */
   get<T>(sub: SubName, key: string): T | undefined;
+  /** Whether {@link get} can answer for the key. */
+  has(sub: SubName, key: string): boolean;
   put(sub: SubName, key: string, value: unknown): void;
   del(sub: SubName, key: string): void;
   /** Starts recording undo data for block `n` (only when the set records undo). */
   beginBlock(n: number): void;
   /** The coalesced writes, in first-write order. */
   writes(): Write[];
-  /** Undo ops per block, with values of LevelDB-only keys read from the store. */
+  /** The pending write of a key, if any (a later range's base reads through it). */
+  pending(sub: SubName, key: string): Write | undefined;
+  /** Undo ops per block; values neither written nor prefetched before are read from the store. */
   undo(subs: Subs): Promise<Map<number, UndoOp[]>>;
   readonly size: number;
 }
 
 const PENDING = Symbol("read from LevelDB");
 
-export function createWriteSet(state: MemoryState, opts: { recordUndo: boolean }): WriteSet {
+export function createWriteSet(base: Base, opts: { recordUndo: boolean }): WriteSet {
   const overlay = new Map<string, Write>();
   const undoByBlock = new Map<number, Map<string, [SubName, string, unknown]>>();
   let current: Map<string, [SubName, string, unknown]> | undefined;
-
-  const fk = (sub: SubName, key: string) => sub + "/" + key;
 
   function touch(sub: SubName, key: string, k: string): void {
     if (!opts.recordUndo) return;
@@ -36,30 +47,34 @@ export function createWriteSet(state: MemoryState, opts: { recordUndo: boolean }
     const pending = overlay.get(k);
     let prev: unknown;
     if (pending) prev = pending.value === undefined ? null : pending.value;
-    else {
-      const m = memoryValue(state, sub, key);
-      prev = m === NOT_HELD ? PENDING : m;
-    }
+    else if (base.has(k)) prev = base.get(k);
+    // history keys are only ever created (a device's seq grows), never overwritten
+    else prev = sub === "hist" ? null : PENDING;
     current.set(k, [sub, key, prev]);
   }
 
   return {
     get<T>(sub: SubName, key: string): T | undefined {
-      const w = overlay.get(fk(sub, key));
+      const k = baseKey(sub, key);
+      const w = overlay.get(k);
       if (w) return w.value as T | undefined;
-      const m = memoryValue(state, sub, key);
-      if (m === NOT_HELD) throw new Error(`writeset: ${sub} is not held in memory`);
-      return (m ?? undefined) as T | undefined;
+      const v = base.get(k);
+      if (v === undefined) throw new Error(`writeset: ${k} was not prefetched`);
+      return (v ?? undefined) as T | undefined;
+    },
+    has(sub, key) {
+      const k = baseKey(sub, key);
+      return overlay.has(k) || base.has(k);
     },
     put(sub, key, value) {
-      const k = fk(sub, key);
+      const k = baseKey(sub, key);
       touch(sub, key, k);
       const w = overlay.get(k);
       if (w) w.value = value;
       else overlay.set(k, { sub, key, value });
     },
     del(sub, key) {
-      const k = fk(sub, key);
+      const k = baseKey(sub, key);
       touch(sub, key, k);
       const w = overlay.get(k);
       if (w) w.value = undefined;
@@ -71,6 +86,7 @@ export function createWriteSet(state: MemoryState, opts: { recordUndo: boolean }
       if (!current) undoByBlock.set(n, (current = new Map()));
     },
     writes: () => [...overlay.values()],
+    pending: (sub, key) => overlay.get(baseKey(sub, key)),
     get size() {
       return overlay.size;
     },
@@ -88,7 +104,7 @@ export function createWriteSet(state: MemoryState, opts: { recordUndo: boolean }
       for (const [sub, set] of missing) {
         const list = [...set];
         const values = await subs[sub].getMany(list);
-        list.forEach((key, i) => found.set(fk(sub, key), values[i] ?? null));
+        list.forEach((key, i) => found.set(baseKey(sub, key), values[i] ?? null));
       }
       const out = new Map<number, UndoOp[]>();
       for (const [n, ops] of undoByBlock) {
@@ -97,7 +113,7 @@ export function createWriteSet(state: MemoryState, opts: { recordUndo: boolean }
           [...ops.values()].map(([sub, key, prev]): UndoOp => [
             sub,
             key,
-            prev === PENDING ? found.get(fk(sub, key)) : prev,
+            prev === PENDING ? found.get(baseKey(sub, key)) : prev,
           ]),
         );
       }

@@ -10,6 +10,7 @@ import path from "node:path";
 import { encodeBytes32String } from "ethers";
 import { ClassicLevel } from "classic-level";
 import type { Deployment } from "../../common/deployment";
+import { SUBLEVELS } from "../../indexer/store/schema";
 import { MANUFACTURER_ROLE } from "../../common/roles";
 import { startHardhatNode, type NodeHandle } from "./chain";
 import { deployFleetRegistry, testHash, writeFleet, type FleetActors, type FleetResult } from "./fleet";
@@ -75,24 +76,25 @@ export function removeTempDirs(): void {
 }
 
 /** Sublevels holding the mirror's content (blk/undo depend on how ranges were split). */
-const CONTENT = ["dev", "att", "hist", "role", "idx"];
+const CONTENT = SUBLEVELS.filter((s) => !["meta", "blk", "undo"].includes(s));
 
 /**
- * Canonical dump of a closed store: every content key and value, plus the cursor's block, hash,
- * digest and event count. Two stores with equal dumps hold the same mirror.
+ * Canonical dump of a closed store: every content key and value (as hex: some are binary), the
+ * persisted device tallies, plus the cursor's block, hash, digest and event count. Two stores with
+ * equal dumps hold the same mirror.
  */
 export async function dumpStore(dataDir: string): Promise<{ cursor: unknown; content: [string, string][] }> {
-  const db = new ClassicLevel<string, string>(dataDir, { keyEncoding: "utf8", valueEncoding: "utf8" });
+  const db = new ClassicLevel<string, Buffer>(dataDir, { keyEncoding: "utf8", valueEncoding: "buffer" });
   await db.open({ createIfMissing: false });
   try {
     const content: [string, string][] = [];
     for (const sub of CONTENT) {
-      for await (const [k, v] of db.sublevel<string, string>(sub, { valueEncoding: "utf8" }).iterator())
-        content.push([`${sub}/${k}`, v]);
+      for await (const [k, v] of db.sublevel<string, Buffer>(sub, { valueEncoding: "buffer" }).iterator())
+        content.push([`${sub}/${k}`, v.toString("hex")]);
     }
-    const raw = JSON.parse(
-      (await db.sublevel<string, string>("meta", { valueEncoding: "utf8" }).get("cursor")) ?? "null",
-    ) as {
+    const meta = db.sublevel<string, string>("meta", { valueEncoding: "utf8" });
+    content.push(["meta/counts", (await meta.get("counts")) ?? "none"]);
+    const raw = JSON.parse((await meta.get("cursor")) ?? "null") as {
       block: number;
       hash: string;
       digest: string;

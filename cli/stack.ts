@@ -14,6 +14,8 @@ export interface StackOptions {
   pollMs: number;
   reorgWindow?: number;
   maxBlockRange?: number;
+  /** Memory for cached records and LevelDB's block cache (MiB). */
+  cacheMb: number;
   host: string;
   port: number;
   maxLagBlocks: number;
@@ -48,6 +50,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     reorgWindow: o.reorgWindow,
     ranges: o.maxBlockRange === undefined ? undefined : { maxSpan: o.maxBlockRange },
     rebuild: o.rebuild,
+    cacheBytes: o.cacheMb * 1024 * 1024,
     logger: o.logger.child({ module: "indexer" }),
   });
   try {

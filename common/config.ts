@@ -16,6 +16,7 @@ export const SETTINGS = {
   reorgWindow: { env: "DTL_REORG_WINDOW", flag: "reorg-window" },
   maxBlockRange: { env: "DTL_MAX_BLOCK_RANGE", flag: "max-block-range" },
   rebuild: { env: "DTL_REBUILD", flag: "rebuild" },
+  cacheMb: { env: "DTL_CACHE_MB", flag: "cache-mb" },
   dataDir: { env: "DTL_DATA_DIR", flag: "data-dir" },
   host: { env: "DTL_HOST", flag: "host" },
   port: { env: "DTL_PORT", flag: "port" },
@@ -35,6 +36,13 @@ export const DEFAULT_RPC_URL = "http://127.0.0.1:8545";
 export const DEFAULT_PORT = 4000;
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_DATA_DIR = ".dtl/data";
+/**
+ * The index's memory for records (MiB): a quarter is LevelDB's block cache, the rest the record
+ * cache (indexer/store/store.ts). At most 16 GiB: LevelDB takes its block cache size as a 32-bit
+ * number of bytes.
+ */
+export const DEFAULT_CACHE_MB = 64;
+export const MAX_CACHE_MB = 16_384;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -80,6 +88,8 @@ export const MODELS = {
     maxBlockRange: int(1, 10_000_000).default("100000"),
     /** Wipe and rebuild a store of another chain/registry or an older schema. */
     rebuild: bool.default("false"),
+    /** Memory for cached records and LevelDB's block cache, in MiB. */
+    cacheMb: int(1, MAX_CACHE_MB).default(String(DEFAULT_CACHE_MB)),
   }),
   /** A process's logs (the standalone indexer; dtl serve has them in `server`). */
   log: z.object({ logLevel }),

@@ -9,8 +9,8 @@
  *
  * `openStore(dataDir)` opens a store read-only (no indexing) for the CLI and tests. LevelDB
  * allows one process per directory: it fails with StoreLockedError while an indexer has it open.
- * Either reads devices, attestations and lists through one cache of `cacheBytes` (default
- * DEFAULT_CACHE_MB = 64 MiB, DTL_CACHE_MB), a quarter of it LevelDB's own block cache.
+ * Either reads devices, attestations and lists through one cache of `cacheBytes` (default 64 MiB,
+ * DTL_CACHE_MB), a quarter of it LevelDB's own block cache.
  */
 import { getAddress } from "ethers";
 import type { Deployment } from "../common/deployment";
@@ -24,13 +24,12 @@ import type { RangeSizerOptions } from "./ranges";
 import { fetchHeaders } from "./source";
 import { createStoreReader } from "./store/reader";
 import type { Cursor, StoreIdentity } from "./store/schema";
-import { DEFAULT_CACHE_MB, openLevelStore, type Store } from "./store/store";
+import { openLevelStore, type Store } from "./store/store";
 import { createSync, type Sync } from "./sync";
 import type { IndexerStatusRecord, StoreChange, StoreReader } from "./types";
 
 export * from "./errors";
 export type { StoreReader, StoreChange, IndexerStatusRecord, StoreStats } from "./types";
-export { DEFAULT_CACHE_MB };
 
 export interface IndexerOptions {
   rpcUrl: string;

@@ -6,7 +6,8 @@
  *
  * Settings come from the same loader and model as `dtl serve` (common/config.ts): optional
  * DTL_CONFIRMATIONS, DTL_POLL_MS, DTL_REORG_WINDOW, DTL_MAX_BLOCK_RANGE (most blocks per eth_getLogs,
- * for nodes with a range limit), DTL_REBUILD=1, DTL_LOG_LEVEL. Every bad value is named at once.
+ * for nodes with a range limit), DTL_CACHE_MB (memory for cached records), DTL_REBUILD=1,
+ * DTL_LOG_LEVEL. Every bad value is named at once.
  * Logs JSON lines (pino) on stdout; on a fatal error prints one line on stderr and exits 1.
  * SIGTERM/SIGINT stop it cleanly (exit 0).
  */
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     reorgWindow: ix.reorgWindow,
     ranges: { maxSpan: ix.maxBlockRange },
     rebuild: ix.rebuild,
+    cacheBytes: ix.cacheMb * 1024 * 1024,
     logger,
   });
   indexer.onFatal((err) => {

@@ -92,7 +92,8 @@ function banner(io: Io, o: BannerInfo): void {
 
 export const command: Command = {
   name: "dev",
-  usage: "dtl dev [--port 4000] [--chain-port 8545] [--no-demo] [--data-dir .dtl/dev]   (port 0: any free port)",
+  usage:
+    "dtl dev [--port 4000] [--chain-port 8545] [--no-demo] [--data-dir .dtl/dev] [--cache-mb 64]   (port 0: any free port)",
   summary: "embedded chain + registry + demo fleet + indexer + API, one banner (what `npm start` runs)",
   graceful: true,
   options: {
@@ -100,6 +101,7 @@ export const command: Command = {
     "chain-port": { type: "string" },
     "no-demo": { type: "boolean" },
     "data-dir": { type: "string" },
+    "cache-mb": { type: "string" },
     deployment: { type: "string" },
     "log-level": { type: "string" },
   },
@@ -147,6 +149,7 @@ export const command: Command = {
         dataDir: path.join(cfg.indexer.dataDir, "index"),
         confirmations: 0,
         pollMs: cfg.indexer.pollMs,
+        cacheMb: cfg.indexer.cacheMb,
         host: cfg.server.host,
         port: apiPort,
         maxLagBlocks: cfg.server.maxLagBlocks,

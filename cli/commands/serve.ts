@@ -12,7 +12,7 @@ import { aborted, startStack } from "../stack";
 export const command: Command = {
   name: "serve",
   usage:
-    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
+    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
   summary: "run the indexer and the GraphQL API against any RPC",
   graceful: true,
   options: {
@@ -24,6 +24,7 @@ export const command: Command = {
     "poll-ms": { type: "string" },
     "reorg-window": { type: "string" },
     "max-block-range": { type: "string" },
+    "cache-mb": { type: "string" },
     "max-lag-blocks": { type: "string" },
     "log-level": { type: "string" },
     rebuild: { type: "boolean" },
@@ -41,6 +42,7 @@ export const command: Command = {
       pollMs: cfg.indexer.pollMs,
       reorgWindow: cfg.indexer.reorgWindow,
       maxBlockRange: cfg.indexer.maxBlockRange,
+      cacheMb: cfg.indexer.cacheMb,
       host: cfg.server.host,
       port: cfg.server.port,
       maxLagBlocks: cfg.server.maxLagBlocks,

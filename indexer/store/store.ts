@@ -17,6 +17,7 @@ import { mkdirSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { ClassicLevel } from "classic-level";
+import { DEFAULT_CACHE_MB } from "../../common/config";
 import { StoreLockedError, StoreSchemaError } from "../errors";
 import type { HistoryEntryRecord, StoreStats } from "../types";
 import { decodeHistoryEntry, parseHistoryKey, type EncodedHistoryEntry } from "./codec";
@@ -38,8 +39,6 @@ import {
 import { emptyState, foldWrites, loadState, type MemoryState, type Write } from "./state";
 import { createWriteSet, type WriteSet } from "./writeset";
 
-/** Default cache budget (DTL_CACHE_MB). */
-export const DEFAULT_CACHE_MB = 64;
 /** LevelDB's memtable: a backfill range writes tens of MB in one batch. */
 export const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
 /** How often the store's size on disk is measured at most. */

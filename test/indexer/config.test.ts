@@ -14,6 +14,7 @@ const BAD_ENV = {
   DTL_REBUILD: "maybe",
   DTL_POLL_MS: "-1",
   DTL_CONFIRMATIONS: "1.5",
+  DTL_CACHE_MB: "0",
 };
 
 function problemsOf(fn: () => unknown): string[] {
@@ -38,6 +39,7 @@ describe("indexer: settings through the shared config", function () {
         reorgWindow: 64,
         maxBlockRange: 100_000,
         rebuild: false,
+        cacheMb: 64,
       });
     });
 
@@ -68,6 +70,19 @@ describe("indexer: settings through the shared config", function () {
         `DTL_REORG_WINDOW: must be a whole number from 1 to 100000 (got "0")`,
         `--max-block-range: must be a whole number from 1 to 10000000 (got "0")`,
         `DTL_REBUILD: must be one of 1, 0, true, false (got "maybe")`,
+        `DTL_CACHE_MB: must be a whole number from 1 to 16384 (got "0")`,
+      ]);
+    });
+
+    it("reads DTL_CACHE_MB (MiB) and --cache-mb; refuses 0, non-numbers and more than 16 GiB", function () {
+      expect(loadConfig(["indexer"], {}, { DTL_CACHE_MB: "8" }).indexer.cacheMb).to.equal(8);
+      expect(loadConfig(["indexer"], { "cache-mb": "256" }, { DTL_CACHE_MB: "8" }).indexer.cacheMb).to.equal(256);
+      for (const bad of ["0", "abc", "16385", "1e3", "-4", "0.5"])
+        expect(problemsOf(() => loadConfig(["indexer"], {}, { DTL_CACHE_MB: bad }))).to.deep.equal([
+          `DTL_CACHE_MB: must be a whole number from 1 to 16384 (got "${bad}")`,
+        ]);
+      expect(problemsOf(() => loadConfig(["indexer"], { "cache-mb": "lots" }, {}))).to.deep.equal([
+        `--cache-mb: must be a whole number from 1 to 16384 (got "lots")`,
       ]);
     });
   });
@@ -79,18 +94,19 @@ describe("indexer: settings through the shared config", function () {
     const err = p.stderr();
     const [first, ...lines] = err.trim().split("\n");
     expect(first).to.equal("indexer: ConfigError: bad settings");
-    expect(lines, err).to.have.length(8);
+    expect(lines, err).to.have.length(9);
     for (const name of [...Object.keys(BAD_ENV), "DTL_LOG_LEVEL", "DTL_RPC_URL", "DTL_DEPLOYMENT"])
       expect(err, name).to.match(new RegExp(`^${name}: `, "m"));
   });
 
-  it("dtl serve takes --reorg-window, --max-block-range and --rebuild, and names every bad one at once", async function () {
+  it("dtl serve takes --reorg-window, --max-block-range, --cache-mb and --rebuild, and names every bad one at once", async function () {
     ensureBuilt();
-    const r = await runDtl(["serve", "--reorg-window", "0", "--max-block-range", "x", "--rpc", "http://127.0.0.1:1"], {
-      env: { DTL_REBUILD: "sometimes", DTL_POLL_MS: "5" },
-    });
+    const r = await runDtl(
+      ["serve", "--reorg-window", "0", "--max-block-range", "x", "--cache-mb", "99999", "--rpc", "http://127.0.0.1:1"],
+      { env: { DTL_REBUILD: "sometimes", DTL_POLL_MS: "5" } },
+    );
     expect(r.code).to.not.equal(0);
-    for (const name of ["--reorg-window", "--max-block-range", "DTL_REBUILD", "DTL_POLL_MS"])
+    for (const name of ["--reorg-window", "--max-block-range", "--cache-mb", "DTL_REBUILD", "DTL_POLL_MS"])
       expect(r.stderr, name).to.include(`${name}: `);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- <section>…] [-- --json]`: every figure of DESIGN.md §9, each measured against
- * its reference (the raw node, stock Yoga) in the same run. Sections: gas, indexer, api, cli.
+ * its reference (the raw node, stock Yoga) in the same run. Sections: gas, indexer, api, cli, pq.
  * A section module exports `run(): Promise<Figures>`; figures are flat `name → number` and land
  * under the section's key (`gas.registerDevice`).
  */
@@ -8,7 +8,7 @@ import path from "node:path";
 
 export type Figures = Record<string, number | string>;
 
-const SECTIONS = ["gas", "indexer", "api", "cli"] as const;
+const SECTIONS = ["gas", "indexer", "api", "cli", "pq"] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {

@@ -105,7 +105,34 @@ export function canonicalPublicKey(alg: KeyAlgorithm, publicKeyHex: string): str
 
 /** keccak256 of the canonical public key: what the registry stores in events as keyHash. */
 export function keyHash(alg: KeyAlgorithm, publicKeyHex: string): string {
-  return keccak256(canonicalPublicKey(alg, publicKeyHex));
+  return parsedKey(alg, publicKeyHex).hash;
+}
+
+interface ParsedKey {
+  /** Canonical public key, 0x hex. */
+  canonical: string;
+  bytes: Uint8Array;
+  /** keccak256(canonical): the registered keyHash. */
+  hash: string;
+}
+
+/**
+ * Parsed public keys by `<alg>:<hex as given>`, bounded by bytes: a device presents the same key
+ * with every proof, and an ML-DSA key is 1,312–1,952 bytes to check and hash (~0.25 ms here).
+ * Only keys that parse are kept; a malformed one throws each time.
+ */
+const parsedKeys = new LRUCache<string, ParsedKey>({
+  maxSize: 16 * 1024 * 1024,
+  sizeCalculation: (v, k) => k.length + v.canonical.length + v.bytes.length + 200,
+  memoMethod: (id) => {
+    const sep = id.indexOf(":");
+    const canonical = canonicalPublicKey(Number(id.slice(0, sep)) as KeyAlgorithm, id.slice(sep + 1));
+    return { canonical, bytes: getBytes(canonical), hash: keccak256(canonical) };
+  },
+});
+
+function parsedKey(alg: KeyAlgorithm, publicKeyHex: string): ParsedKey {
+  return parsedKeys.memo(`${alg}:${publicKeyHex}`);
 }
 
 export interface DeviceKeyPair {
@@ -314,15 +341,15 @@ export function verifySignatureFast(
   signatureHex: string,
 ): boolean {
   if (alg === 1) return verifySignature(alg, publicKeyHex, message, signatureHex);
-  const canonical = canonicalPublicKey(alg, publicKeyHex);
+  const { canonical, bytes } = parsedKey(alg, publicKeyHex);
   const sig = hexBytes("signature", signatureHex);
   const msg = toUtf8Bytes(message);
   try {
-    if (alg === 4 || alg === 5) return mlDsaVerify(alg, getBytes(canonical), msg, sig);
+    if (alg === 4 || alg === 5) return mlDsaVerify(alg, bytes, msg, sig);
     if (alg === 6) {
       const ed = (s: Uint8Array, m: Uint8Array, p: Uint8Array) =>
         s.length === 64 && nodeVerify(null, m, nativeKey(3, hexlify(p)), s);
-      return verifyHybrid(getBytes(canonical), msg, sig, ed, mlDsaVerify);
+      return verifyHybrid(bytes, msg, sig, ed, mlDsaVerify);
     }
     if (alg === 2) {
       return nodeVerify(

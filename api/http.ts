@@ -84,10 +84,12 @@ export function httpPlugin(state: ApiState, opts: HttpOptions): Plugin {
       }
       if (path === "/metrics") {
         const status = state.store.status();
-        const view = { status, ready: isReady(status, state.maxLagBlocks), challenges: state.challenges.size() };
+        const ready = isReady(status, state.maxLagBlocks);
+        const challenges = state.challenges.size();
         // the only asynchronous path: every other request stays synchronous here
-        return state.metrics
-          .render(view)
+        return state.store
+          .storeStats()
+          .then((store) => state.metrics.render({ status, ready, challenges, store }))
           .then((text) => endResponse(new Response(text, { headers: { "content-type": state.metrics.contentType } })));
       }
     },

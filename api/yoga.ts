@@ -74,10 +74,12 @@ export function createApi(opts: ApiOptions): Api {
   const logger = (opts.logger ?? silentLogger).child({ module: "api" });
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const challenges = createChallengeStore({ ttlMs: opts.challengeTtlMs ?? 60_000 });
+  const metrics = createMetrics();
   const state: ApiState = {
-    store: opts.store,
+    // every read the API makes is timed into dtl_store_read_duration_seconds
+    store: metrics.timed(opts.store),
     challenges,
-    metrics: createMetrics(),
+    metrics,
     logger,
     maxLagBlocks: opts.maxLagBlocks ?? 2,
     subscriptions: { open: 0, max: opts.maxSubscriptions ?? 1000 },

@@ -12,7 +12,9 @@ const out = path.join(root, "dist");
 const SOURCES = ["cli", "common", "indexer", "api", "scripts", "typechain-types"];
 const ASSETS = ["api/schema.graphql"];
 const options = {
-  module: ts.ModuleKind.CommonJS,
+  // Node16 emits CommonJS like CommonJS does, but keeps `import()` as is: ESM-only packages
+  // (liboqs, common/keys-pq.ts) load through it, which require() cannot do
+  module: ts.ModuleKind.Node16,
   target: ts.ScriptTarget.ES2022,
   esModuleInterop: true,
   resolveJsonModule: true,

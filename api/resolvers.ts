@@ -1,6 +1,7 @@
 /** Resolvers of api/schema.graphql. Store records are served as they are; fields map names/units. */
 import { Repeater } from "graphql-yoga";
 import { REASONS, keyAlgorithmEnum, upperSnake } from "../common/codes";
+import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
 import type { AttestationRecord, DeviceRecord, HistoryEntryRecord, StoreChange } from "../indexer/types";
 import { readConnection } from "./cursor";
 import type { ApiContext } from "./context";
@@ -16,6 +17,8 @@ import { TooManyChallengesError } from "./challenges";
 export const MAX_PAGE = 500;
 /** Most ids one verifyDevices call takes. */
 export const MAX_VERIFY_IDS = 1000;
+/** Most role checks one hasRoles call takes. */
+export const MAX_ROLE_CHECKS = 1000;
 /** Most device ids one deviceEvents subscription filters on. */
 export const MAX_SUBSCRIBE_IDS = 1000;
 
@@ -120,6 +123,12 @@ export const resolvers = {
         ready: isReady(status, ctx.state.maxLagBlocks),
       };
     },
+    hasRoles: (_: unknown, args: { checks: { role: string; account: string }[] }, ctx: ApiContext) => {
+      if (args.checks.length > MAX_ROLE_CHECKS)
+        throw badInput("checks", `at most ${MAX_ROLE_CHECKS} checks per request, got ${args.checks.length}`);
+      ctx.snapshot();
+      return Promise.all(args.checks.map((c) => ctx.state.store.hasRole(c.role, c.account)));
+    },
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {
@@ -198,6 +207,8 @@ export const resolvers = {
       return { ...conn, atBlock: ctx.snapshot().atBlock };
     },
     atBlock: (_: DeviceRecord, __: unknown, ctx: ApiContext) => ctx.snapshot().atBlock,
+    manufacturerTrusted: (d: DeviceRecord, _: unknown, ctx: ApiContext) =>
+      ctx.state.store.hasRole(MANUFACTURER_ROLE, d.manufacturer),
   },
   Revocation: {
     reason: (r: { reason: number }) => reasonName(r.reason),
@@ -215,6 +226,8 @@ export const resolvers = {
     revokedAt: (a: AttestationRecord) => ts(a.revokedAt),
     revocationReason: (a: AttestationRecord) => reasonName(a.revocationReason),
     atBlock: (_: AttestationRecord, __: unknown, ctx: ApiContext) => ctx.snapshot().atBlock,
+    attesterTrusted: (a: AttestationRecord, _: unknown, ctx: ApiContext) =>
+      ctx.state.store.hasRole(attesterRole(a.kindBytes32), a.attester),
   },
   HistoryEntry: {
     kind: (e: HistoryEntryRecord) => upperSnake(e.kind),

@@ -432,6 +432,38 @@ describe("api over the real indexer (yoga.fetch)", function () {
       expect((await verify(d.id)).trusted).to.equal(true);
     });
 
+    it("states the roles a verdict needs: Device.manufacturerTrusted, Attestation.attesterTrusted, hasRoles", async () => {
+      const d = await registerTestDevice(fx.actors, { by: "manufacturer2" });
+      const kind = encodeBytes32String("gw-roles");
+      await tx(fx.actors.registry.admin.getFunction("grantRole")(attesterRole(kind), fx.actors.addresses.attester));
+      await tx(fx.actors.registry.attester.getFunction("attest")(d.id, kind, testHash("gw"), 0));
+      const ROLES_Q = `query($id: Bytes32!, $checks: [RoleCheckInput!]!) {
+        device(id: $id) { manufacturerTrusted attestations { kind attesterTrusted } }
+        hasRoles(checks: $checks)
+      }`;
+      const { manufacturer2, attester } = fx.actors.addresses;
+      const checks = [
+        { role: MANUFACTURER_ROLE, account: manufacturer2.toLowerCase() },
+        { role: attesterRole(kind), account: attester },
+        { role: MANUFACTURER_ROLE, account: attester },
+      ];
+      const read = async () =>
+        (await gql<{ device: unknown; hasRoles: boolean[] }>(api, ROLES_Q, { id: d.id, checks })).data;
+      expect(await read()).to.deep.equal({
+        device: { manufacturerTrusted: true, attestations: [{ kind: "gw-roles", attesterTrusted: true }] },
+        hasRoles: [true, true, false],
+      });
+      await tx(fx.actors.registry.admin.getFunction("revokeRole")(MANUFACTURER_ROLE, manufacturer2));
+      await tx(fx.actors.registry.admin.getFunction("revokeRole")(attesterRole(kind), attester));
+      expect(await read()).to.deep.equal({
+        device: { manufacturerTrusted: false, attestations: [{ kind: "gw-roles", attesterTrusted: false }] },
+        hasRoles: [false, false, false],
+      });
+      await tx(fx.actors.registry.admin.getFunction("grantRole")(MANUFACTURER_ROLE, manufacturer2));
+      const tooMany = await gql(api, ROLES_Q, { id: d.id, checks: new Array(1001).fill(checks[0]) });
+      expect(tooMany.errors?.[0]?.message).to.equal("checks: at most 1000 checks per request, got 1001");
+    });
+
     it("says ATTESTER_NOT_TRUSTED once the attester loses the role of that kind", async () => {
       const d = await registerTestDevice(fx.actors);
       const kind = encodeBytes32String("iec62443");

@@ -5,6 +5,7 @@
  * `atBlock` may see an older state than ours, never a newer one we missed.
  */
 import type { Logger } from "../common/logger";
+import type { RpcClient } from "../common/rpc";
 import type { IndexerStatusRecord, StoreReader } from "../indexer/types";
 import type { ChallengeStore } from "./challenges";
 import type { ApiMetrics } from "./metrics";
@@ -25,6 +26,8 @@ export interface ApiState {
   maxLagBlocks: number;
   /** Open deviceEvents subscriptions and their cap. */
   subscriptions: { open: number; max: number };
+  /** The chain itself, for reads the index must not answer (chainHistoryHead); absent when not given. */
+  chain?: { client: RpcClient; registry: string };
 }
 
 export interface ApiContext {

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   parseFailed: "GRAPHQL_PARSE_FAILED",
   payloadTooLarge: "PAYLOAD_TOO_LARGE",
   badRequest: "BAD_REQUEST",
+  chainUnavailable: "CHAIN_UNAVAILABLE",
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 

@@ -12,6 +12,7 @@ import { checkProof, type ProofInput } from "./proof";
 import { scalarResolvers } from "./scalars";
 import { verdictsFor } from "./trust-service";
 import { TooManyChallengesError } from "./challenges";
+import { chainHistoryHead } from "./chain-head";
 
 /** Largest page a connection serves. */
 export const MAX_PAGE = 500;
@@ -129,6 +130,7 @@ export const resolvers = {
       ctx.snapshot();
       return Promise.all(args.checks.map((c) => ctx.state.store.hasRole(c.role, c.account)));
     },
+    chainHistoryHead,
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {

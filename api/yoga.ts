@@ -10,6 +10,7 @@ import { createSchema, createYoga, maskError, type YogaInitialContext, type Yoga
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { silentLogger, type Logger } from "../common/logger";
+import { createRpcClient } from "../common/rpc";
 import type { StoreReader } from "../indexer/types";
 import { createChallengeStore, type ChallengeStore } from "./challenges";
 import { createContext, type ApiContext, type ApiState } from "./context";
@@ -37,6 +38,8 @@ export interface ApiOptions {
   jit?: boolean;
   /** Most open deviceEvents subscriptions (default 1,000). */
   maxSubscriptions?: number;
+  /** The chain the index follows, for chainHistoryHead (without it that field says CHAIN_UNAVAILABLE). */
+  chain?: { rpcUrl: string; registry: string };
 }
 
 export interface Api {
@@ -96,6 +99,7 @@ export function createApi(opts: ApiOptions): Api {
     logger,
     maxLagBlocks: opts.maxLagBlocks ?? 2,
     subscriptions: { open: 0, max: opts.maxSubscriptions ?? 1000 },
+    chain: opts.chain && { client: createRpcClient(opts.chain.rpcUrl), registry: opts.chain.registry },
   };
   const yoga = createYoga<Record<string, unknown>, ApiContext>({
     schema: createSchema<Record<string, unknown> & YogaInitialContext & ApiContext>({ typeDefs, resolvers }),

@@ -71,6 +71,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       apiKeys: o.apiKeys,
       maxLagBlocks: o.maxLagBlocks,
       graphiql: true,
+      chain: { rpcUrl: o.rpcUrl, registry: o.deployment.registry },
       host: o.host,
       port: o.port,
     });

@@ -3,6 +3,8 @@ pragma solidity ^0.8.24;
 
 import {AccessControlDefaultAdminRules} from "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {IDeviceRegistry} from "./IDeviceRegistry.sol";
 
 /**
@@ -14,9 +16,10 @@ import {IDeviceRegistry} from "./IDeviceRegistry.sol";
  * item's batch index (or `_SINGLE`) so that a failing batch item reverts with
  * {DeviceRegistryBatchItemFailed} naming its index and carrying the item's own error. Every device
  * event goes the same way: change the record, {_advance} the history head, emit the event with
- * the new head.
+ * the new head. A materialized device of an anchored batch goes through the same {_registerDevice}
+ * as a direct registration, with the batch's manufacturer and anchoring time.
  */
-contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
+contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules, Multicall {
     /// @inheritdoc IDeviceRegistry
     bytes32 public constant MANUFACTURER_ROLE = keccak256("MANUFACTURER_ROLE");
     /// @inheritdoc IDeviceRegistry
@@ -48,6 +51,7 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
 
     mapping(bytes32 deviceId => DeviceRecord) private _records;
     mapping(bytes32 deviceId => mapping(bytes32 uid => Attestation)) private _attestations;
+    mapping(bytes32 batchId => Batch) private _batches;
 
     /**
      * @param initialAdminDelay Delay (seconds) of a two-step admin transfer.
@@ -73,16 +77,26 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
         bytes32 firmwareHash,
         bytes32 segment
     ) external onlyRole(MANUFACTURER_ROLE) {
-        _registerDevice(_SINGLE, deviceId, keyAlgorithm, keyHash, firmwareHash, segment);
+        _registerDevice(
+            _SINGLE,
+            msg.sender,
+            uint40(block.timestamp),
+            deviceId,
+            keyAlgorithm,
+            keyHash,
+            firmwareHash,
+            segment
+        );
     }
 
     /// @inheritdoc IDeviceRegistry
     function registerDevices(DeviceRegistration[] calldata devices) external onlyRole(MANUFACTURER_ROLE) {
         uint256 n = devices.length;
         if (n == 0) revert DeviceRegistryEmptyBatch();
+        uint40 now_ = uint40(block.timestamp);
         for (uint256 i = 0; i < n; ++i) {
             DeviceRegistration calldata d = devices[i];
-            _registerDevice(i, d.deviceId, d.keyAlgorithm, d.keyHash, d.firmwareHash, d.segment);
+            _registerDevice(i, msg.sender, now_, d.deviceId, d.keyAlgorithm, d.keyHash, d.firmwareHash, d.segment);
         }
     }
 
@@ -223,6 +237,69 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
         emit AttestationRevoked(deviceId, uid, msg.sender, reason, head);
     }
 
+    // ---------------------------------------------------------------- anchored batches
+
+    /// @inheritdoc IDeviceRegistry
+    function anchorDevices(
+        bytes32 root,
+        uint32 count,
+        bytes32 manifestHash,
+        string calldata manifestUri
+    ) external onlyRole(MANUFACTURER_ROLE) returns (bytes32 batchId) {
+        if (root == 0) revert DeviceRegistryZeroRoot();
+        if (count == 0) revert DeviceRegistryEmptyBatch();
+        batchId = keccak256(abi.encode(msg.sender, root));
+        Batch storage batch = _batches[batchId];
+        if (batch.manufacturer != address(0)) revert DeviceRegistryBatchAlreadyAnchored(batchId);
+        _batches[batchId] = Batch(msg.sender, uint40(block.timestamp), count, false);
+        emit DevicesAnchored(batchId, msg.sender, root, count, manifestHash, manifestUri);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function revokeBatch(bytes32 batchId, uint8 reason) external {
+        _checkReason(reason);
+        Batch storage batch = _liveBatch(batchId);
+        address manufacturer = batch.manufacturer;
+        if (
+            !(manufacturer == msg.sender && hasRole(MANUFACTURER_ROLE, msg.sender)) &&
+            !hasRole(SECURITY_OFFICER_ROLE, msg.sender)
+        ) revert DeviceRegistryNotBatchManager(batchId, msg.sender);
+        batch.revoked = true;
+        emit BatchRevoked(batchId, manufacturer, msg.sender, reason);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function materializeDevice(
+        bytes32 batchId,
+        string calldata serial,
+        DeviceRegistration calldata reg,
+        bytes32[] calldata proof
+    ) external {
+        Batch storage batch = _liveBatch(batchId);
+        address manufacturer = batch.manufacturer;
+        bytes32 deviceId = reg.deviceId;
+        if (deviceId != keccak256(abi.encode(manufacturer, serial))) {
+            revert DeviceRegistryDeviceIdMismatch(deviceId, manufacturer, serial);
+        }
+        bytes32 leaf = keccak256(
+            bytes.concat(keccak256(abi.encode(deviceId, reg.keyAlgorithm, reg.keyHash, reg.firmwareHash, reg.segment)))
+        );
+        // The root is not stored: the batch id commits to it (batchId = keccak256(abi.encode(manufacturer, root))).
+        bytes32 root = MerkleProof.processProofCalldata(proof, leaf);
+        if (keccak256(abi.encode(manufacturer, root)) != batchId) revert DeviceRegistryInvalidProof(batchId, deviceId);
+        _registerDevice(
+            _SINGLE,
+            manufacturer,
+            batch.anchoredAt,
+            deviceId,
+            reg.keyAlgorithm,
+            reg.keyHash,
+            reg.firmwareHash,
+            reg.segment
+        );
+        emit DeviceMaterialized(deviceId, batchId);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IDeviceRegistry
@@ -247,11 +324,18 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
         return _records[deviceId].status == DeviceStatus.Active;
     }
 
+    /// @inheritdoc IDeviceRegistry
+    function getBatch(bytes32 batchId) external view returns (Batch memory) {
+        return _batches[batchId];
+    }
+
     // ---------------------------------------------------------------- private paths
 
-    /// @dev The shared path of {registerDevice} and {registerDevices}.
+    /// @dev The shared path of {registerDevice}, {registerDevices} and {materializeDevice}.
     function _registerDevice(
         uint256 index,
+        address manufacturer,
+        uint40 registeredAt,
         bytes32 deviceId,
         uint8 keyAlgorithm,
         bytes32 keyHash,
@@ -264,16 +348,16 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
         if (rec.status != DeviceStatus.None) {
             _fail(index, abi.encodeWithSelector(DeviceRegistryDeviceAlreadyRegistered.selector, deviceId));
         }
-        rec.manufacturer = msg.sender;
+        rec.manufacturer = manufacturer;
         rec.status = DeviceStatus.Active;
         rec.keyAlgorithm = keyAlgorithm;
-        rec.registeredAt = uint40(block.timestamp);
+        rec.registeredAt = registeredAt;
         bytes32 head = _advance(
             rec,
             EventKind.DeviceRegistered,
-            keccak256(abi.encode(deviceId, msg.sender, keyAlgorithm, keyHash, firmwareHash, segment))
+            keccak256(abi.encode(deviceId, manufacturer, keyAlgorithm, keyHash, firmwareHash, segment))
         );
-        emit DeviceRegistered(deviceId, msg.sender, keyAlgorithm, keyHash, firmwareHash, segment, head);
+        emit DeviceRegistered(deviceId, manufacturer, keyAlgorithm, keyHash, firmwareHash, segment, head);
     }
 
     /// @dev Revokes a live device the caller may manage (checked by the caller of this function).
@@ -328,6 +412,13 @@ contract DeviceRegistry is IDeviceRegistry, AccessControlDefaultAdminRules {
         if (status == DeviceStatus.Revoked) {
             _fail(index, abi.encodeWithSelector(DeviceRegistryDeviceRevoked.selector, deviceId));
         }
+    }
+
+    /// @dev An anchored, not revoked batch.
+    function _liveBatch(bytes32 batchId) private view returns (Batch storage batch) {
+        batch = _batches[batchId];
+        if (batch.manufacturer == address(0)) revert DeviceRegistryUnknownBatch(batchId);
+        if (batch.revoked) revert DeviceRegistryBatchRevoked(batchId);
     }
 
     /**

@@ -18,6 +18,23 @@ pragma solidity ^0.8.24;
  * included, every field ABI-encoded with its declared type). The event carries the new head. An
  * auditor who holds a device's events recomputes the chain and compares it with {historyHead}: a
  * dropped, reordered or altered entry cannot match.
+ *
+ * Anchored batches (mass registration by commitment): a manufacturer anchors a whole production
+ * batch by the root of an OpenZeppelin `StandardMerkleTree` over its devices ({anchorDevices}), one
+ * storage word per batch. Each device's leaf is
+ *
+ *     keccak256(bytes.concat(keccak256(abi.encode(deviceId, keyAlgorithm, keyHash, firmwareHash, segment))))
+ *
+ * (the five fields of {DeviceRegistration}, ABI types bytes32, uint8, bytes32, bytes32, bytes32),
+ * and the tree hashes sorted pairs, so OpenZeppelin's merkle-tree library and its `MerkleProof`
+ * verify the device's proof. Device ids stay keccak256(abi.encode(manufacturer, serial)): a
+ * device's proof comes with its serial, and the registry checks the id against the batch's
+ * manufacturer, so a leaf carrying another manufacturer's id never becomes a record (whoever
+ * verifies a proof off-chain checks the same). A device of a batch has no storage
+ * until it needs some: {materializeDevice} writes its record exactly as {registerDevice} would
+ * have (its history starts with its {DeviceRegistered}), after which every device function works
+ * on it unchanged. The registry is also an OpenZeppelin `Multicall`: `multicall([materialize,
+ * revoke])` (or attest, rotate, suspend, …) is one atomic transaction.
  */
 interface IDeviceRegistry {
     /// @notice Lifecycle of a device. `None` means "not registered".
@@ -86,6 +103,22 @@ interface IDeviceRegistry {
         bytes32 kind;
         bytes32 evidenceHash;
         uint40 expiresAt;
+    }
+
+    /**
+     * @notice What storage holds for an anchored batch, as {getBatch} returns it; fits one slot
+     * (160 + 40 + 32 + 8 bits). The root is not stored: the batch id commits to it.
+     * @param manufacturer The account that anchored the batch (zero when the batch is unknown).
+     * @param anchoredAt Block timestamp of the anchoring: the `registeredAt` of its devices.
+     * @param count Number of devices the manufacturer declared (the tree's leaf count; not
+     * checkable on-chain, indexers check it against the manifest).
+     * @param revoked Whether the batch was revoked ({revokeBatch}).
+     */
+    struct Batch {
+        address manufacturer;
+        uint40 anchoredAt;
+        uint32 count;
+        bool revoked;
     }
 
     // ---------------------------------------------------------------- errors
@@ -167,7 +200,7 @@ interface IDeviceRegistry {
     /// @param account The caller.
     error DeviceRegistryNotAttestationManager(bytes32 uid, address account);
 
-    /// @notice A batch function was called with no items.
+    /// @notice A batch function was called with no items, or a batch was anchored with a count of 0.
     error DeviceRegistryEmptyBatch();
 
     /// @notice Item `index` of a batch failed with `reason` (an ABI-encoded custom error of this
@@ -175,6 +208,39 @@ interface IDeviceRegistry {
     /// @param index Position of the failing item in the batch.
     /// @param reason The item's own error, e.g. `DeviceRegistryDeviceAlreadyRegistered(id)`.
     error DeviceRegistryBatchItemFailed(uint256 index, bytes reason);
+
+    /// @notice The Merkle root given to {anchorDevices} is zero.
+    error DeviceRegistryZeroRoot();
+
+    /// @notice The caller anchored this root already: batch `batchId` exists (revoked or not).
+    /// @param batchId keccak256(abi.encode(manufacturer, root)).
+    error DeviceRegistryBatchAlreadyAnchored(bytes32 batchId);
+
+    /// @notice No batch `batchId` was anchored.
+    /// @param batchId The batch id.
+    error DeviceRegistryUnknownBatch(bytes32 batchId);
+
+    /// @notice Batch `batchId` is revoked; revocation is terminal and its devices cannot be materialized.
+    /// @param batchId The batch id.
+    error DeviceRegistryBatchRevoked(bytes32 batchId);
+
+    /// @notice `account` is neither the manufacturer of `batchId` (holding the manufacturer role) nor a
+    /// security officer.
+    /// @param batchId The batch id.
+    /// @param account The caller.
+    error DeviceRegistryNotBatchManager(bytes32 batchId, address account);
+
+    /// @notice `deviceId` is not keccak256(abi.encode(manufacturer, serial)): not the id of `serial`
+    /// for the batch's manufacturer.
+    /// @param deviceId The device id of the leaf.
+    /// @param manufacturer The batch's manufacturer.
+    /// @param serial The serial given.
+    error DeviceRegistryDeviceIdMismatch(bytes32 deviceId, address manufacturer, string serial);
+
+    /// @notice The proof does not lead from the leaf of `deviceId` to the root of `batchId`.
+    /// @param batchId The batch id.
+    /// @param deviceId The device id of the leaf.
+    error DeviceRegistryInvalidProof(bytes32 batchId, bytes32 deviceId);
 
     // ---------------------------------------------------------------- events
 
@@ -243,6 +309,41 @@ interface IDeviceRegistry {
         bytes32 head
     );
 
+    /**
+     * @notice `manufacturer` anchored batch `batchId`: `count` devices committed by the Merkle
+     * `root`, listed (in tree order) by the manifest at `manifestUri` whose bytes hash to
+     * `manifestHash`.
+     * @param batchId keccak256(abi.encode(manufacturer, root)).
+     * @param manufacturer The anchoring manufacturer: the manufacturer of every device of the batch.
+     * @param root Root of the batch's `StandardMerkleTree` (leaf: see {IDeviceRegistry}).
+     * @param count Number of devices (leaves).
+     * @param manifestHash keccak256 of the manifest file's bytes (zero: no manifest published).
+     * @param manifestUri Where the manifest is: `file:<name>` or `http(s)://…` (may be empty).
+     */
+    event DevicesAnchored(
+        bytes32 indexed batchId,
+        address indexed manufacturer,
+        bytes32 root,
+        uint32 count,
+        bytes32 manifestHash,
+        string manifestUri
+    );
+
+    /**
+     * @notice Batch `batchId` of `manufacturer` was revoked by `by` for `reason` (a revocation
+     * reason code): none of its devices is to be trusted any more, materialized or not.
+     */
+    event BatchRevoked(bytes32 indexed batchId, address indexed manufacturer, address indexed by, uint8 reason);
+
+    /**
+     * @notice `deviceId` of batch `batchId` got its storage record ({materializeDevice}, called by
+     * anyone holding its proof). Emitted right after the device's {DeviceRegistered}, in the same
+     * transaction: it marks that registration as anchored. It does not advance the history head
+     * (the head of a materialized device is that of a direct registration with the same fields);
+     * the link is proven by the leaf, the batch's root and the proof.
+     */
+    event DeviceMaterialized(bytes32 indexed deviceId, bytes32 indexed batchId);
+
     // ---------------------------------------------------------------- roles
 
     /// @notice Role of accounts that may register devices and manage their own devices.
@@ -259,7 +360,7 @@ interface IDeviceRegistry {
     /**
      * @notice Registers `deviceId`; the caller becomes its manufacturer.
      * @dev Requirements: caller holds MANUFACTURER_ROLE; `deviceId` and `keyHash` non-zero;
-     * `keyAlgorithm` in 1..3; `deviceId` not registered yet.
+     * `keyAlgorithm` a known code (1..6); `deviceId` not registered yet.
      *
      * Emits a {DeviceRegistered} event.
      */
@@ -291,7 +392,7 @@ interface IDeviceRegistry {
 
     /**
      * @notice Replaces the key of `deviceId`.
-     * @dev Requirements: as {updateFirmware}; `keyHash` non-zero; `keyAlgorithm` in 1..3.
+     * @dev Requirements: as {updateFirmware}; `keyHash` non-zero; `keyAlgorithm` a known code (1..6).
      *
      * Emits a {KeyRotated} event.
      */
@@ -374,6 +475,57 @@ interface IDeviceRegistry {
      */
     function revokeAttestation(bytes32 deviceId, bytes32 uid, uint8 reason) external;
 
+    // ---------------------------------------------------------------- anchored batches
+
+    /**
+     * @notice Anchors a batch of `count` devices by the Merkle `root` of their leaves and returns
+     * its id, keccak256(abi.encode(msg.sender, root)); the caller becomes the manufacturer of every
+     * device of the batch. One storage word per batch, whatever its size.
+     * @dev Requirements: caller holds MANUFACTURER_ROLE; `root` non-zero; `count` non-zero; the
+     * caller has not anchored `root` before ({DeviceRegistryBatchAlreadyAnchored}, even when that
+     * batch is revoked). `manifestHash` and `manifestUri` are recorded in the event only.
+     *
+     * Emits a {DevicesAnchored} event.
+     */
+    function anchorDevices(
+        bytes32 root,
+        uint32 count,
+        bytes32 manifestHash,
+        string calldata manifestUri
+    ) external returns (bytes32 batchId);
+
+    /**
+     * @notice Revokes batch `batchId` for good: every device of it is untrusted at once.
+     * @dev Requirements: caller is the batch's manufacturer holding MANUFACTURER_ROLE, or a security
+     * officer; batch anchored and not revoked; `reason` in 0..8. Devices of the batch materialized
+     * before keep their own records (O(1) per batch: nothing per device is written): their
+     * {isActive} does not change, but the batch's does ({getBatch}); indexers and verdicts treat
+     * every device of a revoked batch as revoked.
+     *
+     * Emits a {BatchRevoked} event.
+     */
+    function revokeBatch(bytes32 batchId, uint8 reason) external;
+
+    /**
+     * @notice Writes the storage record of device `reg` of batch `batchId`, proven by its Merkle
+     * `proof` and its `serial`, exactly as if its manufacturer had registered it directly at the
+     * batch's anchoring time. Anyone may call it: a proof is a proof.
+     * @dev Requirements: batch anchored and not revoked (a device of a revoked batch never becomes
+     * active); `reg.deviceId` is keccak256(abi.encode(manufacturer, serial)) for the batch's
+     * manufacturer; `proof` leads from the leaf of `reg` to the batch's root; then as
+     * {registerDevice}: key algorithm known, key hash non-zero, device not registered yet (neither
+     * materialized before nor registered directly). The record: manufacturer = the batch's,
+     * registeredAt = the batch's anchoredAt, status Active, one event.
+     *
+     * Emits a {DeviceRegistered} event, then a {DeviceMaterialized} event.
+     */
+    function materializeDevice(
+        bytes32 batchId,
+        string calldata serial,
+        DeviceRegistration calldata reg,
+        bytes32[] calldata proof
+    ) external;
+
     // ---------------------------------------------------------------- views
 
     /// @notice What storage holds for `deviceId` (status None when not registered).
@@ -385,6 +537,10 @@ interface IDeviceRegistry {
     /// @notice The history head of `deviceId` and the number of events it covers.
     function historyHead(bytes32 deviceId) external view returns (bytes32 head, uint32 eventCount);
 
-    /// @notice Whether `deviceId` is registered and active.
+    /// @notice Whether `deviceId` is registered and active. Storage knows a device of an anchored
+    /// batch only once it is materialized, and not whether its batch was revoked later: see {getBatch}.
     function isActive(bytes32 deviceId) external view returns (bool);
+
+    /// @notice What storage holds for batch `batchId` (manufacturer zero when unknown).
+    function getBatch(bytes32 batchId) external view returns (Batch memory);
 }

@@ -6,6 +6,7 @@ import {
   STATUS,
   deployRegistryFixture,
   encodedError,
+  expectRegisteredRecord,
   expectedHead,
   historyOf,
   register,
@@ -38,17 +39,7 @@ describe("DeviceRegistry registration", function () {
       await expect(registry.connect(manufacturer).registerDevice(...args(r)))
         .to.emit(registry, "DeviceRegistered")
         .withArgs(r.deviceId, manufacturer.address, r.keyAlgorithm, r.keyHash, r.firmwareHash, r.segment, head);
-      const now = await time.latest();
-      const d = await registry.getDevice(r.deviceId);
-      expect([d.manufacturer, d.status, d.keyAlgorithm, d.registeredAt, d.eventCount]).to.deep.equal([
-        manufacturer.address,
-        BigInt(STATUS.Active),
-        BigInt(r.keyAlgorithm),
-        BigInt(now),
-        1n,
-      ]);
-      expect(await registry.historyHead(r.deviceId)).to.deep.equal([head, 1n]);
-      expect(await registry.isActive(r.deviceId)).to.equal(true);
+      await expectRegisteredRecord(registry, r, manufacturer.address, await time.latest(), head);
     });
 
     for (const alg of [1, 2, 3]) {

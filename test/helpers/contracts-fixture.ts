@@ -3,13 +3,21 @@
  * registry on the Hardhat network, grant the standard roles, decode device events from receipts
  * and build the exact expected errors (batch errors wrap the item's own ABI-encoded error).
  */
+import { expect } from "chai";
 import { ethers } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { keccak256, toUtf8Bytes, type ContractTransactionReceipt, type Log } from "ethers";
+import {
+  keccak256,
+  toUtf8Bytes,
+  type ContractTransactionReceipt,
+  type ContractTransactionResponse,
+  type Log,
+} from "ethers";
 import { registryInterface } from "../../common/abi";
 import { computeHistoryHead } from "../../common/history";
 import { EVENT_KINDS, KEY_ALGORITHMS, type DeviceEventName } from "../../common/codes";
-import { encodeShortName } from "../../common/ids";
+import { deviceIdFor, encodeShortName } from "../../common/ids";
+import { loadAnchorMerkle, type AnchorTree } from "../../common/merkle";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE, attesterRole } from "../../common/roles";
 import type { DeviceRegistry } from "../../typechain-types";
 
@@ -159,6 +167,29 @@ export function encodedError(name: string, args: readonly unknown[] = []): strin
 export const STATUS = { None: 0, Active: 1, Suspended: 2, Revoked: 3 } as const;
 
 /**
+ * Asserts what storage holds for a device just registered, directly or materialized: `reg`'s key
+ * algorithm, `manufacturer`, active since `registeredAt`, one event, history head `head`.
+ */
+export async function expectRegisteredRecord(
+  registry: DeviceRegistry,
+  reg: Registration,
+  manufacturer: string,
+  registeredAt: number,
+  head: string,
+): Promise<void> {
+  const d = await registry.getDevice(reg.deviceId);
+  expect([d.manufacturer, d.status, d.keyAlgorithm, d.registeredAt, d.eventCount]).to.deep.equal([
+    manufacturer,
+    BigInt(STATUS.Active),
+    BigInt(reg.keyAlgorithm),
+    BigInt(registeredAt),
+    1n,
+  ]);
+  expect(await registry.historyHead(reg.deviceId)).to.deep.equal([head, 1n]);
+  expect(await registry.isActive(reg.deviceId)).to.equal(true);
+}
+
+/**
  * A fixture registry with devices in every state:
  * - `active` and `suspended` (suspended by the officer) of `manufacturer`, `active` attested for
  *   "firmware" by `attester` (uid `uid`);
@@ -200,4 +231,63 @@ export async function expectedHead(
 ): Promise<string> {
   const past = await historyOf(registry, deviceId);
   return computeHistoryHead([...past, { name, fields: { deviceId, ...fields } }]);
+}
+
+/** A device of an anchored batch: its registration (the leaf) and the serial its id derives from. */
+export interface AnchoredDevice extends Registration {
+  serial: string;
+}
+
+/** Device `serial` of `manufacturer` with deterministic fields: id = deviceIdFor(manufacturer, serial). */
+export function anchoredDevice(
+  manufacturer: string,
+  serial: string,
+  overrides: Partial<Omit<AnchoredDevice, "deviceId" | "serial">> = {},
+): AnchoredDevice {
+  return { ...registration(serial, overrides), deviceId: deviceIdFor(manufacturer, serial), serial };
+}
+
+/** The `DeviceRegistration` struct of a device (the leaf fields, without the serial). */
+export const leafOf = ({ deviceId, keyAlgorithm, keyHash, firmwareHash, segment }: Registration): Registration => ({
+  deviceId,
+  keyAlgorithm,
+  keyHash,
+  firmwareHash,
+  segment,
+});
+
+export interface AnchoredBatch {
+  batchId: string;
+  tree: AnchorTree;
+  devices: AnchoredDevice[];
+  receipt: ContractTransactionReceipt;
+}
+
+/** Fixed manifest fields of the fixture batches (the registry only records them in the event). */
+export const MANIFEST_HASH = testHash("manifest");
+export const MANIFEST_URI = "file:line-7.jsonl";
+
+/** Builds the tree of `devices` (common/merkle.ts) and anchors it as `by`. */
+export async function anchorBatch(
+  registry: DeviceRegistry,
+  by: HardhatEthersSigner,
+  devices: AnchoredDevice[],
+): Promise<AnchoredBatch> {
+  const tree = (await loadAnchorMerkle()).build(devices);
+  const tx = await registry.connect(by).anchorDevices(tree.root, tree.count, MANIFEST_HASH, MANIFEST_URI);
+  const receipt = (await tx.wait())!;
+  const ev = receipt.logs.map((l) => registryInterface.parseLog(l)).find((p) => p?.name === "DevicesAnchored");
+  if (!ev) throw new Error("no DevicesAnchored event in the receipt");
+  return { batchId: ev.args.getValue("batchId") as string, tree, devices, receipt };
+}
+
+/** Materializes device `i` of `batch` as `by` (its proof from the batch's tree). */
+export function materialize(
+  registry: DeviceRegistry,
+  by: HardhatEthersSigner,
+  batch: AnchoredBatch,
+  i: number,
+): Promise<ContractTransactionResponse> {
+  const d = batch.devices[i]!;
+  return registry.connect(by).materializeDevice(batch.batchId, d.serial, leafOf(d), batch.tree.proof(i));
 }

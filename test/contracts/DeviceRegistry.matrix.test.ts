@@ -10,17 +10,31 @@ import { expect } from "chai";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { ContractTransactionResponse } from "ethers";
+import { registryInterface } from "../../common/abi";
 import { DEFAULT_ADMIN_ROLE, MANUFACTURER_ROLE } from "../../common/roles";
 import {
   FAR_EXPIRY,
   KIND_FIRMWARE,
+  MANIFEST_HASH,
+  MANIFEST_URI,
+  anchorBatch,
+  anchoredDevice,
   deployPopulatedFixture,
   encodedError,
+  leafOf,
+  materialize,
   registration,
   testHash,
 } from "../helpers/contracts-fixture";
 
-type Fixture = Awaited<ReturnType<typeof deployPopulatedFixture>>;
+/** The populated registry plus `batch`, two anchored devices of `manufacturer` (none materialized). */
+async function deployMatrixFixture() {
+  const f = await deployPopulatedFixture();
+  const devices = [0, 1].map((i) => anchoredDevice(f.manufacturer.address, `matrix/${i}`));
+  return { ...f, batch: await anchorBatch(f.registry, f.manufacturer, devices) };
+}
+
+type Fixture = Awaited<ReturnType<typeof deployMatrixFixture>>;
 
 const ROLES = ["none", "admin", "manufacturer", "otherManufacturer", "attester", "otherAttester", "officer"] as const;
 type Role = (typeof ROLES)[number];
@@ -171,6 +185,50 @@ const MATRIX: readonly Row[] = [
     refusal: (f, account) => ["DeviceRegistryNotAttestationManager", [f.uid, account]],
   },
   {
+    fn: "anchorDevices",
+    allowed: ["manufacturer", "otherManufacturer"],
+    event: "DevicesAnchored",
+    call: (f, as) => f.registry.connect(as).anchorDevices(testHash("matrix/root"), 2, MANIFEST_HASH, MANIFEST_URI),
+    refusal: unauthorized(() => MANUFACTURER_ROLE),
+  },
+  {
+    fn: "materializeDevice",
+    allowed: ROLES,
+    event: "DeviceMaterialized",
+    call: (f, as) => materialize(f.registry, as, f.batch, 0),
+    refusal: () => {
+      throw new Error("materializeDevice refuses no caller");
+    },
+  },
+  {
+    fn: "revokeBatch",
+    allowed: MANAGERS,
+    event: "BatchRevoked",
+    call: (f, as) => f.registry.connect(as).revokeBatch(f.batch.batchId, 2),
+    refusal: (f, account) => ["DeviceRegistryNotBatchManager", [f.batch.batchId, account]],
+  },
+  {
+    fn: "multicall",
+    when: "materializeDevice + revokeDevice: each call keeps the caller's rights",
+    allowed: MANAGERS,
+    event: "DeviceRevoked",
+    call: (f, as) => {
+      const d = f.batch.devices[1]!;
+      return f.registry
+        .connect(as)
+        .multicall([
+          registryInterface.encodeFunctionData("materializeDevice", [
+            f.batch.batchId,
+            d.serial,
+            leafOf(d),
+            f.batch.tree.proof(1),
+          ]),
+          registryInterface.encodeFunctionData("revokeDevice", [d.deviceId, 1]),
+        ]);
+    },
+    refusal: (f, account) => ["DeviceRegistryNotDeviceManager", [f.batch.devices[1]!.deviceId, account]],
+  },
+  {
     fn: "grantRole",
     allowed: ["admin"],
     event: "RoleGranted",
@@ -213,7 +271,7 @@ const MATRIX: readonly Row[] = [
 ];
 
 describe("DeviceRegistry role × function matrix", function () {
-  const fixture = () => deployPopulatedFixture();
+  const fixture = () => deployMatrixFixture();
 
   for (const row of MATRIX) {
     describe(row.when ? `${row.fn} (${row.when})` : row.fn, function () {
@@ -241,13 +299,14 @@ describe("DeviceRegistry role × function matrix", function () {
 
   describe("views", function () {
     for (const role of ROLES) {
-      it(`answers getDevice, getAttestation, historyHead and isActive for ${role}`, async function () {
+      it(`answers getDevice, getAttestation, historyHead, isActive and getBatch for ${role}`, async function () {
         const f = await loadFixture(fixture);
         const r = f.registry.connect(actor(f, role));
         expect((await r.getDevice(f.active.deviceId)).manufacturer).to.equal(f.manufacturer.address);
         expect((await r.getAttestation(f.active.deviceId, f.uid)).attester).to.equal(f.attester.address);
         expect((await r.historyHead(f.active.deviceId)).eventCount).to.equal(2n);
         expect(await r.isActive(f.active.deviceId)).to.equal(true);
+        expect((await r.getBatch(f.batch.batchId)).manufacturer).to.equal(f.manufacturer.address);
       });
     }
   });

@@ -153,28 +153,19 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
         cs.push({ sub: subs.bySegment, prefix: keys.bySegment(segment), size: count({ segment: filter.segment }) });
       if (kind) cs.push({ sub: subs.byKind, prefix: keys.byKind(kind), size: count({ kind }) });
 
-      let items: DeviceRecord[];
-      let hasNextPage: boolean;
-      if (cs.length === 0) {
-        // no filter: the devices themselves, in id order
-        const rows = (await subs.dev.iterator({ ...(afterId ? { gt: afterId } : {}), limit: n + 1 }).all()) as [
-          string,
-          DeviceRecord,
-        ][];
-        hasNextPage = rows.length > n;
-        items = rows.slice(0, n).map(([, d]) => d);
-      } else {
-        const ids = await matchingIds(cs, n, afterId);
-        hasNextPage = ids.length > n;
-        const records = await store.getRecords<DeviceRecord>("dev", ids.slice(0, n));
-        // a commit between the index scan and the reads may have changed a record: keep what still matches
-        const matches = (d: DeviceRecord | undefined): d is DeviceRecord =>
+      // no filter: the devices themselves, in id order
+      if (cs.length === 0) cs.push({ sub: subs.dev, prefix: "", size: totalCount });
+      const ids = await matchingIds(cs, n, afterId);
+      const hasNextPage = ids.length > n;
+      const records = await store.getRecords<DeviceRecord>("dev", ids.slice(0, n));
+      // a commit between the index scan and the reads may have changed a record: keep what still matches
+      const items = records.filter(
+        (d): d is DeviceRecord =>
           d !== undefined &&
           (!manufacturer || d.manufacturer.toLowerCase() === manufacturer) &&
           (!filter.status || d.status === filter.status) &&
-          (!segment || d.segment === filter.segment);
-        items = records.filter(matches);
-      }
+          (!segment || d.segment === filter.segment),
+      );
       return page(
         items,
         items.map((d) => deviceCursor.encode(keys.id(d.id))),

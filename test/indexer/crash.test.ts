@@ -1,7 +1,9 @@
 /**
  * Crash safety: a real indexer process is SIGKILLed at random points of a backfill of thousands
- * of events, again and again, and restarted each time; the store it ends with must equal the one
- * an uninterrupted run builds — same records, indexes, histories, cursor and digest.
+ * of events, again and again, and restarted each time — every other time with the smallest cache
+ * (DTL_CACHE_MB=1, smaller than the fleet) — and the store it ends with must equal the one an
+ * uninterrupted run with the default cache builds: same records, indexes, tallies, histories,
+ * cursor and digest.
  */
 import { expect } from "chai";
 import { createIndexer } from "../../indexer";
@@ -61,7 +63,7 @@ describe("indexer: crash safety (SIGKILL during backfill)", function () {
     let midBackfill = 0;
     const progress: number[] = [];
     for (let i = 0; i < 12; i++) {
-      const p = spawnIndexer(env);
+      const p = spawnIndexer({ ...env, DTL_CACHE_MB: i % 2 ? "1" : "64" });
       try {
         const started = await p.waitFor((l) => l.msg === "indexer started");
         progress.push(started.events as number);
@@ -82,7 +84,7 @@ describe("indexer: crash safety (SIGKILL during backfill)", function () {
     expect(progress).to.deep.equal([...progress].sort((a, b) => a - b));
     expect(progress[progress.length - 1]).to.be.greaterThan(0);
 
-    const final = spawnIndexer(env);
+    const final = spawnIndexer({ ...env, DTL_CACHE_MB: "1" });
     try {
       await final.waitFor((l) => l.msg === "caught up", 60_000);
     } finally {

@@ -1,10 +1,12 @@
 /**
- * Randomized model test: seeded sequences of every state-changing operation, by random actors on a
- * small pool of device ids, run against the registry and against the TypeScript model
- * (test/helpers/contracts-model.ts). Each step must revert with exactly the error the model
- * predicts, or emit exactly the predicted events; after each step every device's status, key
- * algorithm and event count match the model, and historyHead(id) equals the head recomputed by
- * common/history.ts from the device's events decoded from the receipts.
+ * Randomized model test: seeded sequences of every state-changing operation (anchored batches and
+ * multicalls of materialize + an action included), by random actors on a small pool of device ids
+ * (some of them devices of anchored batches), run against the registry and against the
+ * TypeScript model (test/helpers/contracts-model.ts). Each step must revert with exactly the error
+ * the model predicts, or emit exactly the predicted events; after each step every device's status,
+ * key algorithm and event count match the model, and historyHead(id) equals the head recomputed by
+ * common/history.ts from the device's events decoded from the receipts; at the end every batch's
+ * word matches the model.
  *
  * The base seed is printed once (test/helpers/seed.ts); run k uses base + k, named in every failure
  * message. Replay with DTL_TEST_SEED=<base>, or one run alone with DTL_TEST_SEED=<seed> MODEL_RUNS=1.
@@ -14,16 +16,23 @@ import hre from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { ContractTransactionResponse } from "ethers";
+import { registryInterface } from "../../common/abi";
 import { computeHistoryHead, nextHistoryHead, GENESIS_HEAD } from "../../common/history";
+import { batchIdFor, loadAnchorMerkle, type AnchorTree } from "../../common/merkle";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE } from "../../common/roles";
 import {
   FAR_EXPIRY,
   KIND_FIRMWARE,
   KIND_IEC62443,
+  MANIFEST_HASH,
+  MANIFEST_URI,
   SEGMENT,
+  anchoredDevice,
   deployRegistryFixture,
   deviceEvents,
+  leafOf,
   testHash,
+  type AnchoredDevice,
   type DeviceEvent,
 } from "../helpers/contracts-fixture";
 import { prng, testSeed } from "../helpers/seed";
@@ -73,14 +82,38 @@ async function runOnce(seed: number): Promise<void> {
     f.officer,
     f.stranger,
   ];
-  const model = createRegistryModel(f.admin.address, [
-    [f.roles.manufacturer, f.manufacturer.address],
-    [f.roles.manufacturer, f.manufacturer2.address],
-    [f.roles.firmware, f.attester.address],
-    [f.roles.iec62443, f.attester2.address],
-    [f.roles.officer, f.officer.address],
-  ]);
-  const ids = Array.from({ length: 8 }, (_, i) => testHash(`model/${seed}/device/${i}`));
+  const merkle = await loadAnchorMerkle();
+  const model = createRegistryModel(
+    f.admin.address,
+    [
+      [f.roles.manufacturer, f.manufacturer.address],
+      [f.roles.manufacturer, f.manufacturer2.address],
+      [f.roles.firmware, f.attester.address],
+      [f.roles.iec62443, f.attester2.address],
+      [f.roles.officer, f.officer.address],
+    ],
+    (leaf, proof) => merkle.processProof(leaf, proof),
+  );
+  // Anchored batches: three devices of each manufacturer, and a batch of manufacturer2 that lists
+  // manufacturer's devices (their ids are not manufacturer2's: never materialized under it).
+  const makers = [f.manufacturer, f.manufacturer2];
+  const anchoredOf = (m: HardhatEthersSigner, k: number) =>
+    Array.from({ length: 3 }, (_, i) =>
+      anchoredDevice(m.address, `model/${seed}/m${k}/${i}`, {
+        keyAlgorithm: r.chance(0.1) ? r.pick([0, 7]) : 1 + r.int(6),
+        keyHash: r.chance(0.05) ? ZERO : testHash(`model/${seed}/m${k}/key/${i}`),
+      }),
+    );
+  const [own1, own2] = [anchoredOf(f.manufacturer, 1), anchoredOf(f.manufacturer2, 2)];
+  const sets: { owner: HardhatEthersSigner; devices: AnchoredDevice[]; tree: AnchorTree }[] = [
+    { owner: f.manufacturer, devices: own1 },
+    { owner: f.manufacturer2, devices: own2 },
+    { owner: f.manufacturer2, devices: own1 },
+  ].map((x) => ({ ...x, tree: merkle.build(x.devices) }));
+  const ids = [
+    ...Array.from({ length: 8 }, (_, i) => testHash(`model/${seed}/device/${i}`)),
+    ...[...own1, ...own2].map((d) => d.deviceId),
+  ];
   /** Device events decoded from the receipts, per device: the auditor's view. */
   const history = new Map<string, DeviceEvent[]>(ids.map((id) => [id, []]));
   const roleIds = [MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE, f.roles.firmware, f.roles.iec62443];
@@ -128,17 +161,38 @@ async function runOnce(seed: number): Promise<void> {
     // for an operation on a device: usually its own manufacturer
     const owner = (deviceId: string, others: HardhatEthersSigner[]) =>
       model.devices.get(deviceId) && r.chance(0.6) ? model.devices.get(deviceId)!.manufacturer : by(others);
-    const makers = [f.manufacturer, f.manufacturer2];
     const managers = [f.manufacturer, f.manufacturer2, f.officer];
     const attesters = [f.attester, f.attester2];
     // every run opens with the three batch functions called empty (by a random caller: the role
-    // check of registerDevices comes before the emptiness check, the others have none)
+    // check of registerDevices comes before the emptiness check, the others have none)…
     if (step === 0) return { type: "registerDevices", by: by(makers), regs: [] };
     if (step === 1) return { type: "revokeDevices", by: by(managers), deviceIds: [], reason: reason() };
     if (step === 2) return { type: "attestDevices", by: by(attesters), reqs: [] };
     // few live devices: register more, or most operations can only fail
+    // a materialization of device i of a random set: mostly right, sometimes the wrong batch, serial or proof
+    const materializeOp = (): Extract<Op, { type: "materializeDevice" }> => {
+      const set = r.pick(sets);
+      const i = r.int(set.devices.length);
+      const d = set.devices[i]!;
+      return {
+        type: "materializeDevice",
+        by: r.pick(actors).address,
+        batchId: batchIdFor((r.chance(0.85) ? set.owner : r.pick(makers)).address, set.tree.root),
+        serial: r.chance(0.05) ? `${d.serial}/x` : d.serial,
+        reg: leafOf(d),
+        proof: set.tree.proof(r.chance(0.07) ? (i + 1) % set.devices.length : i),
+      };
+    };
+    const anchorOp = (set: (typeof sets)[number], root = set.tree.root, count = set.devices.length): Op => ({
+      type: "anchorDevices",
+      by: set.owner.address,
+      root,
+      count,
+    });
+    // then each manufacturer anchors its own batch, so that materializations can succeed
+    if (step === 3 || step === 4) return anchorOp(sets[step - 3]!);
     const registerFirst = liveIds().length < 3 && r.chance(0.6);
-    switch (registerFirst ? r.int(3) : r.int(15)) {
+    switch (registerFirst ? r.int(3) : r.int(20)) {
       case 0:
       case 1:
         return { type: "registerDevice", by: by(makers), reg: registration(tag) };
@@ -191,6 +245,39 @@ async function runOnce(seed: number): Promise<void> {
           reason: reason(),
         };
       }
+      case 15: {
+        const set = r.pick(sets);
+        const op = anchorOp(set, r.chance(0.04) ? ZERO : set.tree.root, r.chance(0.04) ? 0 : set.devices.length);
+        return { ...op, by: r.chance(0.8) ? op.by : by(makers) };
+      }
+      case 16:
+      case 17:
+        return materializeOp();
+      case 18: {
+        const known = [...model.batches.keys()];
+        const batchId = known.length && r.chance(0.9) ? r.pick(known) : testHash(`batch/${r.int(1000)}`);
+        return { type: "revokeBatch", by: by(managers), batchId, reason: reason() };
+      }
+      case 19: {
+        // materialize and act in one transaction, as the CLI does for an anchored device
+        const m = materializeOp();
+        const id = m.reg.deviceId;
+        const then: Op = r.pick<Op>([
+          { type: "revokeDevice", by: "", deviceId: id, reason: reason() },
+          { type: "suspendDevice", by: "", deviceId: id, reason: reason() },
+          { type: "rotateKey", by: "", deviceId: id, keyAlgorithm: alg(), keyHash: keyHash(tag) },
+          { type: "attest", by: "", req: { ...request(tag), deviceId: id, kind: KIND_FIRMWARE } },
+        ]);
+        const caller = (then.type === "attest" ? r.pick(attesters) : r.pick(managers)).address;
+        return {
+          type: "multicall",
+          by: caller,
+          calls: [
+            { ...m, by: caller },
+            { ...then, by: caller },
+          ],
+        };
+      }
       default: {
         const account = r.pick(actors.slice(1)).address;
         return { type: r.chance(0.5) ? "grantRole" : "revokeRole", by: by([f.admin]), role: r.pick(roleIds), account };
@@ -198,39 +285,50 @@ async function runOnce(seed: number): Promise<void> {
     }
   }
 
-  function send(op: Op): Promise<ContractTransactionResponse> {
-    const signer = actors.find((a) => a.address === op.by)!;
-    const reg = f.registry.connect(signer);
+  /** The registry function and arguments of `op`. */
+  function callOf(op: Op): [string, unknown[]] {
     switch (op.type) {
       case "registerDevice": {
         const x = op.reg;
-        return reg.registerDevice(x.deviceId, x.keyAlgorithm, x.keyHash, x.firmwareHash, x.segment, GAS);
+        return [op.type, [x.deviceId, x.keyAlgorithm, x.keyHash, x.firmwareHash, x.segment]];
       }
       case "registerDevices":
-        return reg.registerDevices(op.regs, GAS);
+        return [op.type, [op.regs]];
       case "updateFirmware":
-        return reg.updateFirmware(op.deviceId, op.firmwareHash, GAS);
+        return [op.type, [op.deviceId, op.firmwareHash]];
       case "rotateKey":
-        return reg.rotateKey(op.deviceId, op.keyAlgorithm, op.keyHash, GAS);
+        return [op.type, [op.deviceId, op.keyAlgorithm, op.keyHash]];
       case "suspendDevice":
-        return reg.suspendDevice(op.deviceId, op.reason, GAS);
-      case "reinstateDevice":
-        return reg.reinstateDevice(op.deviceId, GAS);
       case "revokeDevice":
-        return reg.revokeDevice(op.deviceId, op.reason, GAS);
+        return [op.type, [op.deviceId, op.reason]];
+      case "reinstateDevice":
+        return [op.type, [op.deviceId]];
       case "revokeDevices":
-        return reg.revokeDevices(op.deviceIds, op.reason, GAS);
+        return [op.type, [op.deviceIds, op.reason]];
       case "attest":
-        return reg.attest(op.req.deviceId, op.req.kind, op.req.evidenceHash, op.req.expiresAt, GAS);
+        return [op.type, [op.req.deviceId, op.req.kind, op.req.evidenceHash, op.req.expiresAt]];
       case "attestDevices":
-        return reg.attestDevices(op.reqs, GAS);
+        return [op.type, [op.reqs]];
       case "revokeAttestation":
-        return reg.revokeAttestation(op.deviceId, op.uid, op.reason, GAS);
+        return [op.type, [op.deviceId, op.uid, op.reason]];
       case "grantRole":
-        return reg.grantRole(op.role, op.account, GAS);
       case "revokeRole":
-        return reg.revokeRole(op.role, op.account, GAS);
+        return [op.type, [op.role, op.account]];
+      case "anchorDevices":
+        return [op.type, [op.root, op.count, MANIFEST_HASH, MANIFEST_URI]];
+      case "materializeDevice":
+        return [op.type, [op.batchId, op.serial, op.reg, op.proof]];
+      case "revokeBatch":
+        return [op.type, [op.batchId, op.reason]];
+      case "multicall":
+        return [op.type, [op.calls.map((c) => registryInterface.encodeFunctionData(...callOf(c)))]];
     }
+  }
+
+  function send(op: Op): Promise<ContractTransactionResponse> {
+    const signer = actors.find((a) => a.address === op.by)!;
+    const [fn, args] = callOf(op);
+    return f.registry.connect(signer).getFunction(fn)(...args, GAS) as Promise<ContractTransactionResponse>;
   }
 
   let ok = 0;
@@ -282,6 +380,14 @@ async function runOnce(seed: number): Promise<void> {
       expect(Number(eventCount), `${where}: eventCount ${id}`).to.equal(history.get(id)!.length);
       expect(head, `${where}: historyHead ${id}`).to.equal(computeHistoryHead(history.get(id)!));
     }
+  }
+  // every batch the model knows, as storage holds it
+  for (const [batchId, b] of model.batches) {
+    const onChain = await f.registry.getBatch(batchId);
+    expect([onChain.manufacturer, onChain.revoked], `seed ${seed}: batch ${batchId}`).to.deep.equal([
+      b.manufacturer,
+      b.revoked,
+    ]);
   }
   // every attestation the model knows, as storage holds it
   for (const [key, a] of model.attestations) {

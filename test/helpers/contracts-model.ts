@@ -7,6 +7,8 @@
  */
 import { AbiCoder, keccak256 } from "ethers";
 import type { DeviceEventName } from "../../common/codes";
+import { deviceIdFor } from "../../common/ids";
+import { batchIdFor } from "../../common/merkle";
 import { DEFAULT_ADMIN_ROLE, MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE, attesterRole } from "../../common/roles";
 import { encodedError } from "./contracts-fixture";
 
@@ -26,6 +28,11 @@ export interface ModelDevice {
   eventCount: number;
   /** The current suspension was made as an officer (by anyone but the manufacturer holding its role). */
   suspendedByOfficer: boolean;
+}
+
+export interface ModelBatch {
+  manufacturer: string;
+  revoked: boolean;
 }
 
 export interface ModelAttestation {
@@ -69,7 +76,19 @@ export type Op =
   | { type: "attest"; by: string; req: AttestationRequest }
   | { type: "attestDevices"; by: string; reqs: AttestationRequest[] }
   | { type: "revokeAttestation"; by: string; deviceId: string; uid: string; reason: number }
-  | { type: "grantRole" | "revokeRole"; by: string; role: string; account: string };
+  | { type: "grantRole" | "revokeRole"; by: string; role: string; account: string }
+  | { type: "anchorDevices"; by: string; root: string; count: number }
+  | {
+      type: "materializeDevice";
+      by: string;
+      batchId: string;
+      serial: string;
+      reg: Registration;
+      proof: string[];
+    }
+  | { type: "revokeBatch"; by: string; batchId: string; reason: number }
+  /** `calls` in one transaction, each with the same `by`; all or nothing. */
+  | { type: "multicall"; by: string; calls: Op[] };
 
 /** An item error: thrown inside the model, caught by batches to wrap it with the index. */
 class ItemError extends Error {
@@ -91,6 +110,7 @@ export interface RegistryModel {
   attestations: Map<string, ModelAttestation>;
   /** role id → holders (lower-case addresses) */
   roles: Map<string, Set<string>>;
+  batches: Map<string, ModelBatch>;
   /** Predicts `op` at block time `now`; applies it to the model when it succeeds. */
   apply(op: Op, now: number): Outcome;
   /** Every uid the model knows for `deviceId`. */
@@ -105,8 +125,16 @@ function cloneDevices(m: Map<string, ModelDevice>): Map<string, ModelDevice> {
   return new Map([...m].map(([k, v]) => [k, { ...v }]));
 }
 
-/** A model with `admin` holding the default admin role and `grants` applied. */
-export function createRegistryModel(admin: string, grants: [role: string, account: string][]): RegistryModel {
+/**
+ * A model with `admin` holding the default admin role and `grants` applied. `processProof` gives
+ * the root a Merkle proof leads to from a leaf (common/merkle.ts, held against
+ * @openzeppelin/merkle-tree by its own test).
+ */
+export function createRegistryModel(
+  admin: string,
+  grants: [role: string, account: string][],
+  processProof: (leaf: Registration, proof: readonly string[]) => string,
+): RegistryModel {
   const roles = new Map<string, Set<string>>([[DEFAULT_ADMIN_ROLE, new Set([admin.toLowerCase()])]]);
   const has = (role: string, account: string) => roles.get(role)?.has(account.toLowerCase()) ?? false;
   const grant = (role: string, account: string) => {
@@ -117,6 +145,7 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
 
   let devices = new Map<string, ModelDevice>();
   let attestations = new Map<string, ModelAttestation>();
+  let batches = new Map<string, ModelBatch>();
 
   // --- the contract's checks, in its order, against a working copy (`ds`, `as`) ---
 
@@ -136,6 +165,12 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
   function checkKey(id: string, alg: number, keyHash: string): void {
     if (alg < 1 || alg > 6) fail("DeviceRegistryUnknownKeyAlgorithm", alg);
     if (keyHash === ZERO) fail("DeviceRegistryZeroKeyHash", id);
+  }
+  function liveBatch(batchId: string): ModelBatch {
+    const b = batches.get(batchId);
+    if (!b) return fail("DeviceRegistryUnknownBatch", batchId);
+    if (b.revoked) fail("DeviceRegistryBatchRevoked", batchId);
+    return b;
   }
   function checkReason(reason: number): void {
     if (reason > MAX_REASON) fail("DeviceRegistryUnknownReason", reason);
@@ -296,6 +331,42 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
           d.eventCount++;
           return { name: "AttestationRevoked", fields: { deviceId: op.deviceId, uid: op.uid, by, reason: op.reason } };
         });
+      case "anchorDevices": {
+        requireRole(MANUFACTURER_ROLE, by);
+        if (op.root === ZERO) fail("DeviceRegistryZeroRoot");
+        if (op.count === 0) fail("DeviceRegistryEmptyBatch");
+        const batchId = batchIdFor(by, op.root);
+        if (batches.has(batchId)) fail("DeviceRegistryBatchAlreadyAnchored", batchId);
+        batches = new Map(batches).set(batchId, { manufacturer: by, revoked: false });
+        return [];
+      }
+      case "materializeDevice": {
+        const { manufacturer } = liveBatch(op.batchId);
+        const id = op.reg.deviceId;
+        if (id !== deviceIdFor(manufacturer, op.serial))
+          fail("DeviceRegistryDeviceIdMismatch", id, manufacturer, op.serial);
+        if (batchIdFor(manufacturer, processProof(op.reg, op.proof)) !== op.batchId)
+          fail("DeviceRegistryInvalidProof", op.batchId, id);
+        return single((ds) => register(ds, op.reg, manufacturer));
+      }
+      case "revokeBatch": {
+        checkReason(op.reason);
+        const b = liveBatch(op.batchId);
+        if (!(b.manufacturer === by && has(MANUFACTURER_ROLE, by)) && !has(SECURITY_OFFICER_ROLE, by))
+          fail("DeviceRegistryNotBatchManager", op.batchId, by);
+        batches = new Map(batches).set(op.batchId, { ...b, revoked: true });
+        return [];
+      }
+      case "multicall": {
+        // every call commits to the model as it succeeds: a failing call restores what was before
+        const before = { devices, attestations, batches };
+        try {
+          return op.calls.flatMap((c) => predict(c, now));
+        } catch (err) {
+          ({ devices, attestations, batches } = before);
+          throw err;
+        }
+      }
       case "grantRole":
       case "revokeRole":
         requireRole(DEFAULT_ADMIN_ROLE, by);
@@ -311,6 +382,9 @@ export function createRegistryModel(admin: string, grants: [role: string, accoun
     },
     get attestations() {
       return attestations;
+    },
+    get batches() {
+      return batches;
     },
     roles,
     apply(op, now) {

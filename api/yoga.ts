@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from "../common/logger";
 import { createRpcClient } from "../common/rpc";
 import type { StoreReader } from "../indexer/types";
 import { createChallengeStore, type ChallengeStore } from "./challenges";
+import { consolePlugin } from "./console";
 import { createContext, type ApiContext, type ApiState } from "./context";
 import { httpPlugin } from "./http";
 import { DEFAULT_LIMITS, bodyLimitPlugin, limitsPlugin, type QueryLimits } from "./limits";
@@ -30,6 +31,8 @@ export interface ApiOptions {
   challengeTtlMs?: number;
   /** Serve GraphiQL at GET /graphql (default true). */
   graphiql?: boolean;
+  /** Serve the console at GET / (default true; built into dist/console by bin/build.js). */
+  console?: boolean;
   /** Overrides of the query limits. */
   limits?: Partial<QueryLimits>;
   /** CORS for browser apps on other origins (default off); true allows any origin. */
@@ -117,6 +120,8 @@ export function createApi(opts: ApiOptions): Api {
     maskedErrors: { maskError: (error, message) => maskError(error, message, false) },
     context: () => createContext(state),
     plugins: [
+      // first: the console's page and bundles are static and open, like GraphiQL
+      ...(opts.console === false ? [] : [consolePlugin()]),
       httpPlugin(state, {
         graphqlEndpoint: "/graphql",
         apiKeys: opts.apiKeys ?? [],

@@ -9,7 +9,7 @@ const ts = require("typescript");
 
 const root = path.join(__dirname, "..");
 const out = path.join(root, "dist");
-const SOURCES = ["cli", "common", "indexer", "api", "scripts", "typechain-types"];
+const SOURCES = ["cli", "common", "indexer", "api", "gateway", "scripts", "typechain-types"];
 const ASSETS = ["api/schema.graphql"];
 const options = {
   // Node16 emits CommonJS like CommonJS does, but keeps `import()` as is: ESM-only packages
@@ -59,6 +59,35 @@ for (const a of ASSETS) {
   if (fs.existsSync(src) && newer(src, dst)) {
     fs.mkdirSync(path.dirname(dst), { recursive: true });
     fs.copyFileSync(src, dst);
+  }
+}
+// the console (console/, DESIGN.md §14): one JS and one CSS bundle for the browser, built here so
+// `npm install` (prepare) and `npm start` make it and nothing is fetched at run time. esbuild is a
+// devDependency that needs no install script (its binary comes as an optional dependency).
+let esbuild;
+try {
+  esbuild = require("esbuild");
+} catch {
+  process.stderr.write("build: esbuild is not installed (a devDependency): the console is not built\n");
+}
+if (esbuild) {
+  const consoleOut = path.join(out, "console");
+  try {
+    esbuild.buildSync({
+      entryPoints: { app: path.join(root, "console/src/main.ts") },
+      outdir: consoleOut,
+      bundle: true,
+      minify: true,
+      format: "esm",
+      target: "es2022",
+      platform: "browser",
+      legalComments: "none",
+      logLevel: "silent",
+    });
+    fs.copyFileSync(path.join(root, "console/index.html"), path.join(consoleOut, "index.html"));
+  } catch (err) {
+    problems++;
+    process.stderr.write(`console: ${err.message}\n`);
   }
 }
 // drop outputs whose source is gone (a renamed file must not linger in dist/)

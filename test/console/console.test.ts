@@ -1,13 +1,21 @@
 /**
  * The console and GraphiQL in headless Chromium against a real dev stack (`dtl dev --port 0
  * --chain-port 0`), with the network cut off (test/console/browser.ts): nothing may come from
- * anywhere but the API's own origin. Screenshots go to .screenshots/ (git ignores it).
+ * anywhere but the API's own origin, and no page may log an error. Screenshots of every page go
+ * to .screenshots/ (git ignores it).
  */
 import { expect } from "chai";
 import path from "node:path";
 import type { Browser } from "playwright-core";
-import { ensureBuilt, startDtl, tempDir, type RunningDtl } from "../helpers/cli-run";
-import { launchBrowser, offlinePage, screenshot } from "./browser";
+import { ensureBuilt, runDtl, startDtl, tempDir, type RunningDtl } from "../helpers/cli-run";
+import { launchBrowser, offlinePage, screenshot, type OfflinePage } from "./browser";
+import { startTamperProxy } from "./tamper-proxy";
+
+interface DemoDevice {
+  name: string;
+  status: "ACTIVE" | "SUSPENDED" | "REVOKED";
+  id: string;
+}
 
 describe("console (headless Chromium, offline)", function () {
   this.timeout(120_000);
@@ -16,17 +24,63 @@ describe("console (headless Chromium, offline)", function () {
   let browser: Browser;
   /** http://127.0.0.1:port of the API, from the banner. */
   let origin: string;
+  let chainUrl: string;
+  let env: Record<string, string>;
+  let fleet: DemoDevice[];
+
+  /** GraphQL over HTTP, straight to the API (what the page should show). */
+  async function api<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const res = await fetch(`${origin}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { data: T; errors?: unknown };
+    expect(body.errors).to.equal(undefined);
+    return body.data;
+  }
+
+  /**
+   * Opens `hash` on `at` (default the API) offline, runs `check`, saves a screenshot, then holds the
+   * page to no blocked request and no console error.
+   */
+  async function visit(
+    hash: string,
+    shot: string,
+    check: (p: OfflinePage) => Promise<void>,
+    opts: { at?: string; viewport?: { width: number; height: number }; cutOff?: boolean } = {},
+  ): Promise<void> {
+    const at = opts.at ?? origin;
+    const p = await offlinePage(browser, at, opts.viewport);
+    try {
+      await p.page.goto(`${at}/${hash}`);
+      await check(p);
+      await screenshot(p.page, shot);
+      expect(p.blocked).to.deep.equal([]);
+      // Chromium logs the loads that failed after a test cut the server off on purpose; nothing else
+      const expected = (e: string) => opts.cutOff === true && /^Failed to load resource: net::ERR_/.test(e);
+      expect(p.errors.filter((e) => !expected(e))).to.deep.equal([]);
+    } finally {
+      await p.close();
+    }
+  }
 
   before(async function () {
     ensureBuilt();
     tmp = tempDir();
-    const env = {
+    env = {
       DTL_DATA_DIR: path.join(tmp.dir, "dev"),
       DTL_DEPLOYMENT: path.join(tmp.dir, "deployments", "31337.json"),
     };
     dev = startDtl(["dev", "--port", "0", "--chain-port", "0"], { env, cwd: tmp.dir });
     [, browser] = await Promise.all([dev.waitFor(/Ctrl-C stops everything\./, 90_000), launchBrowser()]);
-    origin = /^ {2}GraphQL {7}(http:\/\/127\.0\.0\.1:\d+)\/graphql /m.exec(dev.stdout())![1]!;
+    const banner = dev.stdout();
+    origin = /^ {2}GraphQL {7}(http:\/\/127\.0\.0\.1:\d+)\/graphql /m.exec(banner)![1]!;
+    chainUrl = /^ {2}chain {9}(http:\/\/127\.0\.0\.1:\d+) /m.exec(banner)![1]!;
+    fleet = [...banner.matchAll(/^ {4}(demo-\S+)\s+\S+\s+(ACTIVE|SUSPENDED|REVOKED)\s+\S+\s+(0x[0-9a-f]{64})$/gm)].map(
+      (m) => ({ name: m[1]!, status: m[2] as DemoDevice["status"], id: m[3]! }),
+    );
+    expect(fleet.length).to.be.greaterThan(2);
   });
   after(async function () {
     await browser?.close();
@@ -35,17 +89,108 @@ describe("console (headless Chromium, offline)", function () {
   });
 
   it("GraphiQL renders and runs a query with the network cut off", async function () {
-    const p = await offlinePage(browser, origin);
+    const query = "{ indexerStatus { chainId } }";
+    await visit(`graphql?query=${encodeURIComponent(query)}`, "graphiql", async ({ page }) => {
+      await page.locator(".graphiql-execute-button").click({ timeout: 30_000 });
+      await page.getByText('"chainId": 31337').waitFor({ timeout: 30_000 });
+    });
+  });
+
+  it("the overview shows the demo fleet's counts by status and the indexer's block and digest", async function () {
+    const { indexerStatus } = await api<{ indexerStatus: { digest: string } }>("{ indexerStatus { digest } }");
+    await visit("", "overview", async ({ page }) => {
+      await page.locator("#status-counts").waitFor();
+      for (const s of ["ACTIVE", "SUSPENDED", "REVOKED"] as const) {
+        const n = await page.locator(`#status-counts tr[data-status=${s}] td.n`).textContent();
+        expect([s, n]).to.deep.equal([s, String(fleet.filter((d) => d.status === s).length)]);
+      }
+      expect(await page.locator("#status-counts tr[data-status=ALL] td.n").textContent()).to.equal(
+        String(fleet.length),
+      );
+      await page.locator("#indexer-status").getByText(indexerStatus.digest).waitFor();
+      await page.locator(".chart canvas").waitFor();
+    });
+  });
+
+  it("finds a device by id and by filter, and its timeline has every history entry", async function () {
+    const revoked = fleet.find((d) => d.status === "REVOKED")!;
+    await visit("#/devices?status=REVOKED", "devices", async ({ page }) => {
+      await page.locator("#device-total").getByText("1 devices match").waitFor();
+      await page.locator(`a[href="#/device/${revoked.id}"]`).waitFor();
+      // a keyboard user: type the id, Enter
+      await page.locator("#lookup-id").fill(fleet[0]!.id);
+      await page.keyboard.press("Enter");
+      await page.locator("#device-record").getByText(fleet[0]!.id).waitFor();
+    });
+    const { device } = await api<{ device: { history: { edges: { node: { seq: number; kind: string } }[] } } }>(
+      `query ($id: Bytes32!) { device(id: $id) { history(first: 500) { edges { node { seq kind } } } } }`,
+      { id: revoked.id },
+    );
+    await visit(`#/device/${revoked.id}`, "device", async ({ page }) => {
+      await page.locator("#timeline li").first().waitFor();
+      const shown = await page.locator("#timeline li .when strong").allTextContents();
+      expect(shown).to.deep.equal(device.history.edges.map((e) => `#${e.node.seq} ${e.node.kind}`));
+      await page.locator("#verdict").getByText("NOT TRUSTED").waitFor();
+      await page.locator("#verdict").getByText("the device is revoked").waitFor();
+    });
+  });
+
+  it("a device page turns REVOKED live when another process revokes it; fits a phone", async function () {
+    const victim = fleet.find((d) => d.status === "ACTIVE")!;
+    await visit(
+      `#/device/${victim.id}`,
+      "device-live-phone",
+      async ({ page }) => {
+        await page.locator("#device-status").getByText("ACTIVE").waitFor();
+        await page.locator("#timeline li").first().waitFor();
+        const before = await page.locator("#timeline li").count();
+        const revoke = await runDtl(
+          ["revoke", victim.id, "--reason", "key-compromise", "--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!],
+          { cwd: tmp.dir },
+        );
+        expect(revoke.code, revoke.stderr).to.equal(0);
+        await page.locator("#device-status").getByText("REVOKED").waitFor({ timeout: 10_000 });
+        await page
+          .locator(`#timeline li[data-seq="${before + 1}"]`)
+          .getByText("DEVICE_REVOKED")
+          .waitFor();
+        // nothing wider than the phone's screen
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).to.be.at.most(390);
+      },
+      { viewport: { width: 390, height: 844 } },
+    );
+  });
+
+  it("check against the chain: MATCH as served, MISMATCH behind a tampering proxy, and the API down is shown", async function () {
+    const d = fleet.find((x) => x.status === "SUSPENDED")!;
+    await visit(`#/device/${d.id}`, "chain-check", async ({ page }) => {
+      await page.locator("#timeline li").first().waitFor();
+      await page.locator("#check-chain").click();
+      await page.locator("#chain-check").getByText("MATCH", { exact: true }).waitFor();
+    });
+    // the proxy alters the first entry's fields in every history answer; the chain read is untouched
+    const proxy = await startTamperProxy(origin, (query, answer) => {
+      const history = (answer.data?.device as { history?: { edges: { node: { fields: object } }[] } } | undefined)
+        ?.history;
+      if (query.includes("history(") && history?.edges[0])
+        history.edges[0].node.fields = { ...history.edges[0].node.fields, firmwareHash: `0x${"ab".repeat(32)}` };
+    });
     try {
-      const query = "{ indexerStatus { chainId } }";
-      await p.page.goto(`${origin}/graphql?query=${encodeURIComponent(query)}`);
-      await p.page.locator(".graphiql-execute-button").click({ timeout: 30_000 });
-      await p.page.getByText('"chainId": 31337').waitFor({ timeout: 30_000 });
-      await screenshot(p.page, "graphiql");
-      expect(p.blocked).to.deep.equal([]);
-      expect(p.errors).to.deep.equal([]);
+      await visit(
+        `#/device/${d.id}`,
+        "chain-check-tampered",
+        async ({ page }) => {
+          await page.locator("#timeline li").first().waitFor();
+          await page.locator("#check-chain").click();
+          await page.locator("#chain-check").getByText("MISMATCH", { exact: true }).waitFor();
+          await page.locator("#chain-check").getByText("Entry 1 does not hash to the head").waitFor();
+          await proxy.close();
+          await page.locator("#api-error").getByText("does not answer").waitFor({ timeout: 10_000 });
+        },
+        { at: proxy.origin, cutOff: true },
+      );
     } finally {
-      await p.close();
+      await proxy.close();
     }
   });
 });

@@ -1,0 +1,64 @@
+/**
+ * Serves the console (console/, DESIGN.md §14) at `/`: the page and its two bundles, built by
+ * bin/build.js into dist/console. Read once and gzipped once; nothing else is ever fetched. The
+ * page is static like GraphiQL (its queries need the API key like any other).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import type { Plugin } from "graphql-yoga";
+import { PROJECT_ROOT } from "../common/paths";
+
+export const CONSOLE_DIR = path.join(PROJECT_ROOT, "dist", "console");
+
+const FILES: Record<string, { file: string; type: string }> = {
+  "/": { file: "index.html", type: "text/html; charset=utf-8" },
+  "/console/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "/console/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
+};
+
+interface Asset {
+  type: string;
+  body: Buffer;
+  gzip: Buffer;
+}
+
+function load(dir: string): Map<string, Asset> | undefined {
+  if (!Object.values(FILES).every((f) => existsSync(path.join(dir, f.file)))) return undefined;
+  const assets = new Map<string, Asset>();
+  for (const [route, f] of Object.entries(FILES)) {
+    const body = readFileSync(path.join(dir, f.file));
+    assets.set(route, { type: f.type, body, gzip: gzipSync(body, { level: 9 }) });
+  }
+  return assets;
+}
+
+export function consolePlugin(dir = CONSOLE_DIR): Plugin {
+  let assets: Map<string, Asset> | undefined;
+  return {
+    onRequest({ request, url, endResponse }) {
+      if (!(url.pathname in FILES) || (request.method !== "GET" && request.method !== "HEAD")) return;
+      assets ??= load(dir);
+      if (!assets)
+        return endResponse(
+          new Response(`The console is not built (no ${dir}): run npm run build. The API is at /graphql.\n`, {
+            status: 503,
+            headers: { "content-type": "text/plain; charset=utf-8" },
+          }),
+        );
+      const a = assets.get(url.pathname)!;
+      const gzip = /\bgzip\b/.test(request.headers.get("accept-encoding") ?? "");
+      return endResponse(
+        new Response(request.method === "HEAD" ? null : gzip ? a.gzip : a.body, {
+          headers: {
+            "content-type": a.type,
+            "cache-control": "no-cache",
+            vary: "accept-encoding",
+            "x-content-type-options": "nosniff",
+            ...(gzip && { "content-encoding": "gzip" }),
+          },
+        }),
+      );
+    },
+  };
+}

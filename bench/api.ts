@@ -15,7 +15,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { Agent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
@@ -26,6 +25,7 @@ import { deployFleetRegistry, writeFleet } from "../test/helpers/fleet";
 import { registerTestDevice, type TestDevice } from "../test/helpers/api-fixture";
 import { subscribeSse } from "../test/helpers/api-sse";
 import type { Figures } from "./index";
+import { percentile, round, timedPosts } from "./measure";
 
 const ROOT = path.resolve(__dirname, "..");
 const DEVICES = Number(process.env.DTL_BENCH_API_DEVICES ?? 5000);
@@ -95,45 +95,6 @@ async function load(opts: autocannon.Options, what: string): Promise<Load> {
   return { reqPerSec: r.requests.average, p99: r.latency.p99, p50: r.latency.p50 };
 }
 
-/**
- * Sequential requests on one keep-alive connection, timed with performance.now() (autocannon's
- * latencies are whole milliseconds, too coarse for a figure near 1 ms).
- */
-async function sequentialLatency(url: string, body: string, n: number): Promise<{ p50: number; p99: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const once = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = httpRequest(
-        url,
-        {
-          method: "POST",
-          agent,
-          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-        },
-        (res) => {
-          if (res.statusCode !== 200) reject(new Error(`lookup: HTTP ${res.statusCode}`));
-          res.resume();
-          res.on("end", resolve);
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-  try {
-    for (let i = 0; i < 200; i++) await once();
-    const times: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const t = performance.now();
-      await once();
-      times.push(performance.now() - t);
-    }
-    times.sort((a, b) => a - b);
-    return { p50: times[Math.floor(n / 2)]!, p99: times[Math.ceil(n * 0.99) - 1]! };
-  } finally {
-    agent.destroy();
-  }
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -154,13 +115,6 @@ function gqlBody(query: string, variables?: Record<string, unknown>): string {
 async function post(url: string, body: string): Promise<unknown> {
   const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
   return res.json();
-}
-
-const round = (n: number, digits = 0) => Number(n.toFixed(digits));
-
-function p99(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.99) - 1)]!;
 }
 
 /**
@@ -305,7 +259,9 @@ export async function run(): Promise<Figures> {
       `query($id: Bytes32!) { device(id: $id) { id manufacturer status keyHash firmwareHash segment registeredAt historyHead atBlock } }`,
       { id: trustedId },
     );
-    const lookup = await sequentialLatency(gqlUrl, lookupBody, LOOKUPS);
+    const lookupTimes = (await timedPosts(gqlUrl, Array<string>(LOOKUPS).fill(lookupBody), 200)).times.sort(
+      (a, b) => a - b,
+    );
 
     const proofRun = await proofLoad(gqlUrl, p256, Number(process.env.DTL_BENCH_API_PROOFS ?? 3000));
 
@@ -357,12 +313,18 @@ export async function run(): Promise<Figures> {
       verifyVsEthCall: round(verify.reqPerSec / ethCall.reqPerSec, 2),
       verifyBatchDevicesPerSec: round(batch.reqPerSec * 100),
       verifyBatchP99Ms: batch.p99,
-      lookupP50Ms: round(lookup.p50, 2),
-      lookupP99Ms: round(lookup.p99, 2),
+      lookupP50Ms: round(percentile(lookupTimes, 50), 2),
+      lookupP99Ms: round(percentile(lookupTimes, 99), 2),
       verifyProofP256ReqPerSec: round(proofRun.reqPerSec),
       verifyProofP256P99Ms: proofRun.p99,
       revocationPropagationP50Ms: round([...samples].sort((a, b) => a - b)[Math.floor(samples.length / 2)]!, 1),
-      revocationPropagationP99Ms: round(p99(samples), 1),
+      revocationPropagationP99Ms: round(
+        percentile(
+          [...samples].sort((a, b) => a - b),
+          99,
+        ),
+        1,
+      ),
     };
   } finally {
     for (const c of children) await c.stop();

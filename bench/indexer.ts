@@ -13,25 +13,13 @@
  *
  * DTL_BENCH_DEVICES sets the fleet size (default 32,000 devices ≈ 50,000 events).
  */
-import { readFileSync } from "node:fs";
-import { createRpcClient, hexToNumber, numberToHex } from "../common/rpc";
+import { createRpcClient, hexToNumber } from "../common/rpc";
 import { createIndexer } from "../indexer";
-import { INDEXED_TOPICS } from "../indexer/source";
 import { startHardhatNode } from "../test/helpers/chain";
 import { deployFleetRegistry, testHash, writeFleet } from "../test/helpers/fleet";
 import { buildIndexer, spawnIndexer, writeDeploymentFile } from "../test/helpers/indexer-process";
 import { removeTempDirs, tempDir } from "../test/helpers/indexer-scenario";
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
+import { percentile, rawLogCount, round, rssMb } from "./measure";
 
 export async function run(): Promise<Record<string, number>> {
   const devices = Number(process.env.DTL_BENCH_DEVICES ?? 32_000);
@@ -50,29 +38,12 @@ export async function run(): Promise<Record<string, number>> {
     let span = 50;
     for (let from = deployment.deployBlock; from <= head;) {
       const to = Math.min(head, from + span - 1);
-      const res = await fetch(node.url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          jsonrpc: "2.0",
-          id: 1,
-          method: "eth_getLogs",
-          params: [
-            {
-              address: deployment.registry,
-              fromBlock: numberToHex(from),
-              toBlock: numberToHex(to),
-              topics: [INDEXED_TOPICS],
-            },
-          ],
-        }),
-      });
-      const logs = (JSON.parse(await res.text()) as { result: unknown[] }).result;
-      if (logs.length > 5_000 && span > 1) {
+      const logs = await rawLogCount(node.url, deployment.registry, from, to);
+      if (logs > 5_000 && span > 1) {
         span = Math.max(1, Math.floor(span / 2));
         continue;
       }
-      rawLogs += logs.length;
+      rawLogs += logs;
       from = to + 1;
     }
     const rawSec = (performance.now() - rawStart) / 1000;

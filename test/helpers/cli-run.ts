@@ -46,12 +46,14 @@ export interface RunOptions {
   cwd?: string;
   input?: string;
   timeoutMs?: number;
+  /** The dtl to run (default this checkout's bin/dtl.js; a bench may measure another build). */
+  bin?: string;
 }
 
 /** Runs `dtl <args>` to completion. */
 export function runDtl(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [DTL_BIN, ...args], {
+    const child = spawn(process.execPath, [opts.bin ?? DTL_BIN, ...args], {
       cwd: opts.cwd ?? PROJECT_ROOT,
       env: cleanEnv(opts.env),
       stdio: ["pipe", "pipe", "pipe"],
@@ -94,7 +96,7 @@ export interface RunningDtl {
 
 /** Starts a long-running `dtl` command (serve, dev, register of a big file). */
 export function startDtl(args: readonly string[], opts: RunOptions = {}): RunningDtl {
-  const proc = spawn(process.execPath, [DTL_BIN, ...args], {
+  const proc = spawn(process.execPath, [opts.bin ?? DTL_BIN, ...args], {
     cwd: opts.cwd ?? PROJECT_ROOT,
     env: cleanEnv(opts.env),
     stdio: ["ignore", "pipe", "pipe"],

@@ -59,6 +59,7 @@ function banner(io: Io, o: BannerInfo): void {
     `  chain         ${o.chainUrl}  (chain id ${HARDHAT_CHAIN_ID}, embedded hardhat node, a fresh chain every run)`,
     `  registry      ${o.registry}  (${o.deploymentFile})`,
     `  GraphQL       ${o.graphqlUrl}  (open it in a browser for GraphiQL)`,
+    `  console       ${o.graphqlUrl.replace(/graphql$/, "")}  (open it in a browser: fleet, devices, live feed)`,
     `  data folder   ${o.dataDir}  (index and demo device keys)`,
     `  signing       no key needed here: on chain ${HARDHAT_CHAIN_ID} the CLI signs with hardhat's public test account #0`,
     `                ${o.actors.admin} (admin, manufacturer, officer, attester of firmware and iec62443)`,

@@ -117,6 +117,7 @@ describe("console (headless Chromium, offline)", function () {
     await visit("#/devices?status=REVOKED", "devices", async ({ page }) => {
       await page.locator("#device-total").getByText("1 devices match").waitFor();
       await page.locator(`a[href="#/device/${revoked.id}"]`).waitFor();
+      await screenshot(page, "device-list");
       // a keyboard user: type the id, Enter
       await page.locator("#lookup-id").fill(fleet[0]!.id);
       await page.keyboard.press("Enter");
@@ -135,7 +136,7 @@ describe("console (headless Chromium, offline)", function () {
     });
   });
 
-  it("a device page turns REVOKED live when another process revokes it; fits a phone", async function () {
+  it("a device page turns REVOKED live when another process revokes it, the live feed shows it; fits a phone", async function () {
     const victim = fleet.find((d) => d.status === "ACTIVE")!;
     await visit(
       `#/device/${victim.id}`,
@@ -144,6 +145,10 @@ describe("console (headless Chromium, offline)", function () {
         await page.locator("#device-status").getByText("ACTIVE").waitFor();
         await page.locator("#timeline li").first().waitFor();
         const before = await page.locator("#timeline li").count();
+        // the live feed, open in another tab meanwhile
+        const feed = await offlinePage(browser, origin);
+        await feed.page.goto(`${origin}/#/live`);
+        await feed.page.getByText("Connected: events appear as they are indexed.").waitFor();
         const revoke = await runDtl(
           ["revoke", victim.id, "--reason", "key-compromise", "--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!],
           { cwd: tmp.dir },
@@ -154,6 +159,13 @@ describe("console (headless Chromium, offline)", function () {
           .locator(`#timeline li[data-seq="${before + 1}"]`)
           .getByText("DEVICE_REVOKED")
           .waitFor();
+        await feed.page
+          .locator("#feed li", { hasText: "DEVICE_REVOKED" })
+          .locator(`a[href="#/device/${victim.id}"]`)
+          .waitFor();
+        await screenshot(feed.page, "live-feed");
+        expect([feed.blocked, feed.errors]).to.deep.equal([[], []]);
+        await feed.close();
         // nothing wider than the phone's screen
         expect(await page.evaluate(() => document.documentElement.scrollWidth)).to.be.at.most(390);
       },

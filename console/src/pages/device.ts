@@ -234,8 +234,8 @@ function VerdictPanel({ id, version }: { id: string; version: number }) {
     ${
       verdict &&
       html`<div id="verdict" class=${verdict.trusted ? "verdict ok" : "verdict bad"} aria-live="polite">
-        <strong>${verdict.trusted ? "TRUSTED" : "NOT TRUSTED"}</strong> at block ${num(verdict.atBlock)} (lag
-        ${verdict.lagBlocks})
+        <strong>${verdict.trusted ? "TRUSTED" : "NOT TRUSTED"}</strong>
+        ${` at block ${num(verdict.atBlock)} (lag ${verdict.lagBlocks} blocks)`}
         ${
           verdict.reasons.length > 0 &&
           html`<ul>

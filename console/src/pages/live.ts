@@ -42,9 +42,9 @@ export function Live() {
       ${events.map(
         (e) =>
           html`<li class=${e.retracted ? "muted" : ""}>
-            <strong>${e.kind}</strong>${e.retracted ? " (retracted by a reorg)" : ""} ·
-            <a href=${deviceHref(e.deviceId)} class="mono">${short(e.deviceId, 8)}</a> #${e.seq} · block
-            ${num(e.blockNumber)} · ${when(e.timestamp)} · by ${short(e.actor)}
+            <strong>${e.kind}</strong>${e.retracted ? " (retracted by a reorg)" : ""}${" · "}
+            <a href=${deviceHref(e.deviceId)} class="mono">${short(e.deviceId, 8)}</a>
+            ${` #${e.seq} · block ${num(e.blockNumber)} · ${when(e.timestamp)} · by `}${short(e.actor)}
           </li>`,
       )}
     </ol>`;

@@ -141,6 +141,9 @@ describe("common/merkle: the anchored-batch tree, byte-identical to @openzeppeli
       [{ keyHash: good.keyHash.slice(2) + "00" }, "leaf 1: keyHash must be 0x followed by 64 hex digits"],
       [{ firmwareHash: good.firmwareHash.slice(0, 65) + "g" }, "leaf 1: firmwareHash must be 0x followed by 64"],
       [{ segment: good.segment.slice(0, 65) + "é" }, "leaf 1: segment must be 0x followed by 64 hex digits"],
+      // "±" is U+00B1: its low seven bits are "1"
+      [{ segment: good.segment.slice(0, 65) + "±" }, "leaf 1: segment must be 0x followed by 64 hex digits"],
+      [{ deviceId: "0x" + "±" + good.deviceId.slice(3) }, "leaf 1: deviceId must be 0x followed by 64 hex digits"],
       [{ keyAlgorithm: 256 }, "leaf 1: keyAlgorithm must be an integer in 0..255 (uint8), got 256"],
       [{ keyAlgorithm: -1 }, "leaf 1: keyAlgorithm must be an integer in 0..255 (uint8), got -1"],
       [{ keyAlgorithm: 1.5 }, "leaf 1: keyAlgorithm must be an integer in 0..255 (uint8), got 1.5"],

@@ -1,9 +1,9 @@
 /**
- * Serves the console (console/, DESIGN.md §14) at `/`: the page and its two bundles, built by
+ * Serves the console (console/, DESIGN.md §14) at `/`: the page, its bundle and chunks, built by
  * bin/build.js into dist/console. Read once and gzipped once; nothing else is ever fetched. The
  * page is static like GraphiQL (its queries need the API key like any other).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Plugin } from "graphql-yoga";
@@ -11,10 +11,10 @@ import { PROJECT_ROOT } from "../common/paths";
 
 export const CONSOLE_DIR = path.join(PROJECT_ROOT, "dist", "console");
 
-const FILES: Record<string, { file: string; type: string }> = {
-  "/": { file: "index.html", type: "text/html; charset=utf-8" },
-  "/console/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
-  "/console/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
 };
 
 interface Asset {
@@ -23,12 +23,15 @@ interface Asset {
   gzip: Buffer;
 }
 
+/** "/" → index.html, "/console/<file>" → every other file (the bundle and its chunks). */
 function load(dir: string): Map<string, Asset> | undefined {
-  if (!Object.values(FILES).every((f) => existsSync(path.join(dir, f.file)))) return undefined;
+  if (!existsSync(path.join(dir, "index.html"))) return undefined;
   const assets = new Map<string, Asset>();
-  for (const [route, f] of Object.entries(FILES)) {
-    const body = readFileSync(path.join(dir, f.file));
-    assets.set(route, { type: f.type, body, gzip: gzipSync(body, { level: 9 }) });
+  for (const file of readdirSync(dir)) {
+    const type = TYPES[path.extname(file)];
+    if (!type) continue;
+    const body = readFileSync(path.join(dir, file));
+    assets.set(file === "index.html" ? "/" : `/console/${file}`, { type, body, gzip: gzipSync(body, { level: 9 }) });
   }
   return assets;
 }
@@ -37,7 +40,9 @@ export function consolePlugin(dir = CONSOLE_DIR): Plugin {
   let assets: Map<string, Asset> | undefined;
   return {
     onRequest({ request, url, endResponse }) {
-      if (!(url.pathname in FILES) || (request.method !== "GET" && request.method !== "HEAD")) return;
+      const route = url.pathname;
+      if ((route !== "/" && !route.startsWith("/console/")) || (request.method !== "GET" && request.method !== "HEAD"))
+        return;
       assets ??= load(dir);
       if (!assets)
         return endResponse(
@@ -46,7 +51,8 @@ export function consolePlugin(dir = CONSOLE_DIR): Plugin {
             headers: { "content-type": "text/plain; charset=utf-8" },
           }),
         );
-      const a = assets.get(url.pathname)!;
+      const a = assets.get(route);
+      if (!a) return; // Yoga answers 404
       const gzip = /\bgzip\b/.test(request.headers.get("accept-encoding") ?? "");
       return endResponse(
         new Response(request.method === "HEAD" ? null : gzip ? a.gzip : a.body, {

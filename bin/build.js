@@ -72,6 +72,8 @@ try {
 }
 if (esbuild) {
   const consoleOut = path.join(out, "console");
+  // chunk names carry a content hash: start empty so no stale chunk lingers
+  fs.rmSync(consoleOut, { recursive: true, force: true });
   try {
     esbuild.buildSync({
       entryPoints: { app: path.join(root, "console/src/main.ts") },
@@ -79,6 +81,9 @@ if (esbuild) {
       bundle: true,
       minify: true,
       format: "esm",
+      // the chain check and the serial lookup (ethers) load as chunks when first used
+      splitting: true,
+      chunkNames: "chunk-[hash]",
       target: "es2022",
       platform: "browser",
       legalComments: "none",

@@ -112,8 +112,13 @@ describe("console (headless Chromium, offline)", function () {
     });
   });
 
-  it("finds a device by id and by filter, and its timeline has every history entry", async function () {
+  it("finds a device by filter, id and serial, and its timeline has every history entry", async function () {
     const revoked = fleet.find((d) => d.status === "REVOKED")!;
+    const { device: record } = await api<{ device: { manufacturer: string } }>(
+      `query ($id: Bytes32!) { device(id: $id) { manufacturer } }`,
+      { id: revoked.id },
+    );
+    const manufacturer = record.manufacturer;
     await visit("#/devices?status=REVOKED", "devices", async ({ page }) => {
       await page.locator("#device-total").getByText("1 devices match").waitFor();
       await page.locator(`a[href="#/device/${revoked.id}"]`).waitFor();
@@ -122,6 +127,12 @@ describe("console (headless Chromium, offline)", function () {
       await page.locator("#lookup-id").fill(fleet[0]!.id);
       await page.keyboard.press("Enter");
       await page.locator("#device-record").getByText(fleet[0]!.id).waitFor();
+      // by serial and manufacturer (the id is computed in the page, as the CLI does)
+      await page.goto(`${origin}/#/devices`);
+      await page.locator("#lookup-serial").fill(revoked.name);
+      await page.locator("#lookup-manufacturer").fill(manufacturer);
+      await page.keyboard.press("Enter");
+      await page.locator("#device-record").getByText(revoked.id).waitFor();
     });
     const { device } = await api<{ device: { history: { edges: { node: { seq: number; kind: string } }[] } } }>(
       `query ($id: Bytes32!) { device(id: $id) { history(first: 500) { edges { node { seq kind } } } } }`,

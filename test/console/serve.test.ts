@@ -1,9 +1,9 @@
 /**
- * api/console.ts inside a real Yoga (no port): the page and its bundles as bin/build.js built
+ * api/console.ts inside a real Yoga (no port): the page, bundle and chunks as bin/build.js built
  * them, gzipped when the client accepts it, and a plain 503 that says what to do when not built.
  */
 import { expect } from "chai";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { createSchema, createYoga } from "graphql-yoga";
@@ -18,16 +18,21 @@ describe("console assets (api/console.ts)", function () {
     ensureBuilt();
   });
 
-  it("serves the page and both bundles byte for byte, gzipped on request, HEAD without a body", async function () {
+  it("serves the page, the bundle and its chunks byte for byte, gzipped on request, HEAD without a body", async function () {
     const yoga = yogaFor();
-    for (const [route, file, type] of [
-      ["/", "index.html", "text/html; charset=utf-8"],
-      ["/console/app.js", "app.js", "text/javascript; charset=utf-8"],
-      ["/console/app.css", "app.css", "text/css; charset=utf-8"],
-    ] as const) {
+    const files = readdirSync(CONSOLE_DIR);
+    expect(files).to.include.members(["index.html", "app.js", "app.css"]);
+    expect(files.filter((f) => f.startsWith("chunk-")).length).to.be.greaterThan(0);
+    const type = (f: string) =>
+      f.endsWith(".html")
+        ? "text/html; charset=utf-8"
+        : f.endsWith(".css")
+          ? "text/css; charset=utf-8"
+          : "text/javascript; charset=utf-8";
+    for (const [route, file] of files.map((f) => [f === "index.html" ? "/" : `/console/${f}`, f] as const)) {
       const want = readFileSync(path.join(CONSOLE_DIR, file));
       const plain = await yoga.fetch(`http://console.test${route}`);
-      expect([route, plain.status, plain.headers.get("content-type")]).to.deep.equal([route, 200, type]);
+      expect([route, plain.status, plain.headers.get("content-type")]).to.deep.equal([route, 200, type(file)]);
       expect(Buffer.from(await plain.arrayBuffer()).equals(want), route).to.equal(true);
       const gz = await yoga.fetch(`http://console.test${route}`, { headers: { "accept-encoding": "gzip, br" } });
       expect(gz.headers.get("content-encoding")).to.equal("gzip");

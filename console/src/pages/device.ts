@@ -6,7 +6,7 @@
 import { useCallback, useEffect, useState } from "preact/hooks";
 import type { ApiAttestation, ApiDevice } from "../../../cli/audit-records";
 import { VERDICT_REASON_TEXT, type VerdictReason } from "../../../common/codes";
-import { checkAgainstChain, type CheckResult, type ShownEntry } from "../chain-check";
+import type { CheckResult, ShownEntry } from "../chain-check";
 import { gql, subscribe } from "../gql";
 import { ErrorBox, html, num, relative, short, tableHead, when } from "../ui";
 
@@ -259,6 +259,8 @@ function ChainCheck({ id, entries, atBlock }: { id: string; entries: Entry[]; at
       const { chainHistoryHead } = await gql<{
         chainHistoryHead: { atBlock: number; historyHead: string; eventCount: number };
       }>(CHAIN_HEAD, { id, at: atBlock });
+      // common/history.ts (with ethers) loads on the first check: the first paint stays small
+      const { checkAgainstChain } = await import("../chain-check");
       setResult(checkAgainstChain(entries, chainHistoryHead));
     } catch (err) {
       setError(err);

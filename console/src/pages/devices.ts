@@ -3,7 +3,6 @@
  * bundled), or by filters, paging through any number of devices with the API's cursors.
  */
 import { useEffect, useState } from "preact/hooks";
-import { deviceIdFor } from "../../../common/ids";
 import { gql } from "../gql";
 import { ErrorBox, deviceHref, html, num, short, tableHead, when } from "../ui";
 
@@ -40,7 +39,7 @@ const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 function Lookup({ navigate }: { navigate: (hash: string) => void }) {
   const [error, setError] = useState<string>();
-  const onSubmit = (ev: Event) => {
+  const onSubmit = async (ev: Event) => {
     ev.preventDefault();
     const f = new FormData(ev.target as HTMLFormElement);
     const id = String(f.get("id") ?? "").trim();
@@ -50,8 +49,11 @@ function Lookup({ navigate }: { navigate: (hash: string) => void }) {
       if (id) {
         if (!BYTES32.test(id)) throw new Error("A device id is 0x and 64 hex digits.");
         navigate(deviceHref(id.toLowerCase()));
-      } else if (serial && manufacturer) navigate(deviceHref(deviceIdFor(manufacturer, serial)));
-      else throw new Error("Give a device id, or a serial with its manufacturer's address.");
+      } else if (serial && manufacturer) {
+        // common/ids.ts (with ethers) loads only when needed: the first paint stays small
+        const { deviceIdFor } = await import("../../../common/ids");
+        navigate(deviceHref(deviceIdFor(manufacturer, serial)));
+      } else throw new Error("Give a device id, or a serial with its manufacturer's address.");
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }

@@ -22,12 +22,14 @@ const load = <T>(module: string): T => require(module) as T;
 const COMMANDS: [string, Loader][] = [
   ["dev", async () => load<typeof import("./commands/dev")>("./commands/dev").command],
   ["serve", async () => load<typeof import("./commands/serve")>("./commands/serve").command],
+  ["gateway", async () => load<typeof import("./commands/gateway")>("./commands/gateway").command],
   ["deploy", async () => load<typeof import("./commands/deploy")>("./commands/deploy").command],
   ["grant", async () => load<typeof import("./commands/roles")>("./commands/roles").grant],
   ["revoke-role", async () => load<typeof import("./commands/roles")>("./commands/roles").revokeRole],
   ["device keygen", async () => load<typeof import("./commands/device")>("./commands/device").keygen],
   ["device sign", async () => load<typeof import("./commands/device")>("./commands/device").sign],
   ["device id", async () => load<typeof import("./commands/device")>("./commands/device").id],
+  ["device connect-token", async () => load<typeof import("./commands/device")>("./commands/device").connectToken],
   ["register", async () => load<typeof import("./commands/register")>("./commands/register").command],
   ["attest", async () => load<typeof import("./commands/attest")>("./commands/attest").attest],
   ["revoke-attestation", async () => load<typeof import("./commands/attest")>("./commands/attest").revokeAttestation],
@@ -80,7 +82,7 @@ export async function main(
     const found = find(argv);
     if (!found) {
       if (argv[0] === "device")
-        throw new CliError(`device: expected keygen, sign or id${argv[1] ? `, got "${argv[1]}"` : ""}`);
+        throw new CliError(`device: expected keygen, sign, id or connect-token${argv[1] ? `, got "${argv[1]}"` : ""}`);
       throw new CliError(`unknown command "${argv[0]}" (see dtl --help)`);
     }
     const cmd = await found.loader();

@@ -28,6 +28,17 @@ export const SETTINGS = {
   privateKey: { env: "DTL_PRIVATE_KEY", secret: true },
   keystore: { env: "DTL_KEYSTORE", flag: "keystore" },
   keystorePassword: { env: "DTL_KEYSTORE_PASSWORD", secret: true },
+  upstreams: { env: "DTL_GATEWAY_UPSTREAMS", flag: "upstream" },
+  policyFile: { env: "DTL_GATEWAY_POLICY", flag: "policy" },
+  gatewayId: { env: "DTL_GATEWAY_ID", flag: "id" },
+  gatewayDataDir: { env: "DTL_GATEWAY_DATA_DIR", flag: "data-dir" },
+  gatewayHost: { env: "DTL_GATEWAY_HOST", flag: "host" },
+  mqttPort: { env: "DTL_MQTT_PORT", flag: "mqtt-port" },
+  httpPort: { env: "DTL_GATEWAY_HTTP_PORT", flag: "http-port" },
+  tlsCert: { env: "DTL_TLS_CERT", flag: "tls-cert" },
+  tlsKey: { env: "DTL_TLS_KEY", flag: "tls-key" },
+  insecurePlain: { env: "DTL_INSECURE_PLAIN", flag: "insecure-plain" },
+  heartbeatMs: { env: "DTL_GATEWAY_HEARTBEAT_MS", flag: "heartbeat-ms" },
 } as const satisfies Record<string, { env: string; flag?: string; secret?: boolean }>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -43,6 +54,11 @@ export const DEFAULT_DATA_DIR = ".dtl/data";
  */
 export const DEFAULT_CACHE_MB = 64;
 export const MAX_CACHE_MB = 16_384;
+/** The gateway's MQTT ports: mqtts by default, plain MQTT only with --insecure-plain. */
+export const DEFAULT_MQTTS_PORT = 8883;
+export const DEFAULT_MQTT_PLAIN_PORT = 1883;
+export const DEFAULT_GATEWAY_HTTP_PORT = 9100;
+export const DEFAULT_GATEWAY_DATA_DIR = ".dtl/gateway";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -114,6 +130,36 @@ export const MODELS = {
   client: z.object({
     apiUrl: httpUrl.default(`http://${DEFAULT_HOST}:${DEFAULT_PORT}/graphql`),
     apiKey: nonEmpty.optional(),
+  }),
+  /** The edge gateway (dtl gateway). */
+  gateway: z.object({
+    /** Upstream APIs (…/graphql), comma-separated in the env var; --upstream is repeatable. */
+    upstreams: z
+      .string()
+      .transform((s) =>
+        s
+          .split(",")
+          .map((u) => u.trim())
+          .filter(Boolean),
+      )
+      .refine((us) => us.length > 0, "at least one upstream API URL is needed")
+      .refine((us) => us.every((u) => httpUrl.safeParse(u).success), "every upstream must be an http(s) URL"),
+    policyFile: nonEmpty.optional(),
+    /** The name devices put in their tokens (`gateway`); default: the host name. */
+    gatewayId: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,128}$/, "must be 1–128 characters of [A-Za-z0-9._-]")
+      .optional(),
+    gatewayDataDir: nonEmpty.default(DEFAULT_GATEWAY_DATA_DIR),
+    gatewayHost: nonEmpty.default(DEFAULT_HOST),
+    /** Default: 8883 with TLS, 1883 with --insecure-plain. */
+    mqttPort: int(0, 65535).optional(),
+    httpPort: int(0, 65535).default(String(DEFAULT_GATEWAY_HTTP_PORT)),
+    tlsCert: nonEmpty.optional(),
+    tlsKey: nonEmpty.optional(),
+    insecurePlain: bool.default("false"),
+    heartbeatMs: int(50, 60_000).default("1000"),
+    logLevel,
   }),
   /** The key that signs transactions. */
   signer: z.object({

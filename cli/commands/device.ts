@@ -1,8 +1,9 @@
 /** dtl device keygen | sign | id — device-side key handling, no chain needed. */
 import { existsSync, writeFileSync } from "node:fs";
-import { deviceIdFor } from "../../common/ids";
+import { deviceIdFor, parseBytes32 } from "../../common/ids";
 import { KEY_ALGORITHM_LIST } from "../../common/codes";
 import { KEY_ALGORITHMS, generateKeyPair, keyHash, signMessage, type KeyAlgorithmName } from "../../common/keys";
+import { CONNECT_USERNAME, makeConnectToken } from "../../gateway/token";
 import { JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command } from "../command";
 import { config, connectProvider } from "../context";
@@ -95,5 +96,36 @@ export const id: Command = {
     }
     const deviceId = deviceIdFor(manufacturer, serial);
     report(inv, deviceId, { deviceId, manufacturer, serial });
+  },
+};
+
+export const connectToken: Command = {
+  name: "device connect-token",
+  usage: "dtl device connect-token --key <keyfile> --gateway <gatewayId> --device <deviceId> [--cb <tls-exporter hex>]",
+  summary: `print a connect token for an MQTT gateway (the password; username ${CONNECT_USERNAME}, clientId = device id)`,
+  options: {
+    ...JSON_OPTION,
+    key: { type: "string" },
+    gateway: { type: "string" },
+    device: { type: "string" },
+    cb: { type: "string" },
+  },
+  async run(inv) {
+    const cmd = "device connect-token";
+    positionals(cmd, inv, []);
+    const pair = readKeyFile(cmd, required(cmd, inv.values, "key", "<keyfile>"));
+    const gateway = required(cmd, inv.values, "gateway", "<gatewayId>");
+    let deviceId: string;
+    try {
+      deviceId = parseBytes32("--device", required(cmd, inv.values, "device", "<deviceId>"));
+    } catch (err) {
+      throw new CliError(`${cmd}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const cb = optional(inv.values, "cb");
+    if (cb !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(cb))
+      throw new CliError(`${cmd}: --cb must be the 32-byte tls-exporter value as 0x hex, got "${cb}"`);
+    const token = makeConnectToken(pair, deviceId, gateway, cb === undefined ? {} : { cb });
+    const text = JSON.stringify(token);
+    report(inv, text, { username: CONNECT_USERNAME, clientId: deviceId, password: text, token });
   },
 };

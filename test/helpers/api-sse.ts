@@ -1,4 +1,5 @@
 /** A minimal GraphQL-over-SSE client (Yoga's distinct-connections mode) for tests and benchmarks. */
+import { readSseFrames } from "../../common/sse";
 
 export interface SseSubscription<T> {
   /** Payloads received so far (`data` of each `next` event). */
@@ -30,32 +31,9 @@ export async function subscribeSse<T>(
       if (waiters[i]!.pred(p)) waiters.splice(i, 1)[0]!.resolve(p);
     }
   };
-  void (async () => {
-    const decoder = new TextDecoder();
-    let buf = "";
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let idx: number;
-        while ((idx = buf.indexOf("\n\n")) >= 0) {
-          const frame = buf.slice(0, idx);
-          buf = buf.slice(idx + 2);
-          const lines = frame.split("\n");
-          const event = lines
-            .find((l) => l.startsWith("event:"))
-            ?.slice(6)
-            .trim();
-          const data = lines
-            .filter((l) => l.startsWith("data:"))
-            .map((l) => l.slice(5).trim())
-            .join("\n");
-          if (event === "next" && data) deliver(JSON.parse(data) as T);
-        }
-      }
-    } catch {
-      // aborted by close()
-    }
-  })();
+  void readSseFrames(res.body as unknown as AsyncIterable<Uint8Array>, (event, data) => {
+    if (event === "next" && data) deliver(JSON.parse(data) as T);
+  }).catch(() => undefined); // aborted by close()
   return {
     received,
     next(pred = () => true, timeoutMs = 10_000) {

@@ -172,7 +172,7 @@ const word = (tag: number, i: number) => "0x" + tag.toString(16).padStart(8, "0"
  */
 export async function measureAnchorGas(
   m: BaseContract,
-  label: string,
+  label = "gas",
 ): Promise<Pick<GasFigures, "anchorDevices" | "materializeDevice" | "materializeAndRevoke" | "revokeBatch">> {
   const manufacturer = await (m.runner as Signer).getAddress();
   const serials = Array.from({ length: 8 }, (_, i) => `${label}-serial-${i}`);

@@ -26,15 +26,16 @@ pragma solidity ^0.8.24;
  *     keccak256(bytes.concat(keccak256(abi.encode(deviceId, keyAlgorithm, keyHash, firmwareHash, segment))))
  *
  * (the five fields of {DeviceRegistration}, ABI types bytes32, uint8, bytes32, bytes32, bytes32),
- * and the tree hashes sorted pairs, so OpenZeppelin's merkle-tree library and its `MerkleProof`
- * verify the device's proof. Device ids stay keccak256(abi.encode(manufacturer, serial)): a
- * device's proof comes with its serial, and the registry checks the id against the batch's
- * manufacturer, so a leaf carrying another manufacturer's id never becomes a record (whoever
- * verifies a proof off-chain checks the same). A device of a batch has no storage
- * until it needs some: {materializeDevice} writes its record exactly as {registerDevice} would
- * have (its history starts with its {DeviceRegistered}), after which every device function works
- * on it unchanged. The registry is also an OpenZeppelin `Multicall`: `multicall([materialize,
- * revoke])` (or attest, rotate, suspend, …) is one atomic transaction.
+ * and the tree hashes sorted pairs (leaves sorted by hash, the library's default), so
+ * OpenZeppelin's merkle-tree library and its `MerkleProof` verify the device's proof. Device ids
+ * stay keccak256(abi.encode(manufacturer, serial)): a device's proof comes with its serial, and
+ * the registry checks the id against the batch's manufacturer, so a leaf carrying another
+ * manufacturer's id never becomes a record (whoever verifies a proof off-chain checks the same).
+ * A device of a batch has no storage until it needs some: {materializeDevice} writes its record
+ * exactly as {registerDevice} would have (its history starts with its {DeviceRegistered}), after
+ * which every device function works on it unchanged. The registry is also an OpenZeppelin
+ * `Multicall`: `multicall([materializeDevice, revokeDevice])` (or attest, rotateKey,
+ * suspendDevice, …) is one atomic transaction.
  */
 interface IDeviceRegistry {
     /// @notice Lifecycle of a device. `None` means "not registered".

@@ -60,7 +60,7 @@ async function fixture() {
 }
 
 describe("DeviceRegistry randomized model", function () {
-  this.timeout(480_000); // ~70 s on an idle machine; a loaded one (2 cores, shared) takes 3 min
+  this.timeout(480_000); // 25 runs took 2–3 min on the shared 2-core machine under load
 
   it(`agrees with the TypeScript model over ${RUNS} runs × ${STEPS} steps`, async function () {
     const base = testSeed();

@@ -6,7 +6,6 @@
  * expiry while connected. The reasons are read from the observations file the gateway writes.
  */
 import { expect } from "chai";
-import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { encodeBytes32String } from "ethers";
 import type { MqttClient } from "mqtt";
@@ -19,7 +18,7 @@ import { registerTestDevice, type TestDevice } from "../helpers/api-fixture";
 import { startHardhatNode, type NodeHandle } from "../helpers/chain";
 import { ensureBuilt, startServe, tempDir, waitIndexed, type RunningDtl } from "../helpers/cli-run";
 import { deployFleetRegistry, testHash, type FleetActors } from "../helpers/fleet";
-import { closed, connectDevice, refusedWith, startGatewayProcess, type RunningGateway } from "../helpers/gateway-run";
+import { closed, connectDevice, refusedWith, startTestGateway, type RunningGateway } from "../helpers/gateway-run";
 import { prng, testSeed } from "../helpers/seed";
 
 const GOOD_FIRMWARE = testHash("fw/good");
@@ -122,25 +121,7 @@ describe("dtl gateway (MQTT broker, real processes)", function () {
       cwd: tmp.dir,
     }));
     await waitIndexed(apiUrl, node.url);
-    const policyFile = path.join(tmp.dir, "gateway.json");
-    writeFileSync(policyFile, JSON.stringify(POLICY));
-    gw = await startGatewayProcess(
-      [
-        "--upstream",
-        apiUrl,
-        "--policy",
-        policyFile,
-        "--id",
-        "gw-test",
-        "--insecure-plain",
-        "--data-dir",
-        path.join(tmp.dir, "gw"),
-        "--heartbeat-ms",
-        "200",
-      ],
-      { env: { DTL_LOG_LEVEL: "warn" }, cwd: tmp.dir },
-    );
-    await gw.ready();
+    ({ gw } = await startTestGateway(apiUrl, tmp.dir, POLICY));
   });
 
   after(async function () {

@@ -3,7 +3,8 @@
  * clients (mqtt.js) for the gateway tests: start it on port 0 and read its ports from the banner,
  * connect devices with tokens, read the observations it writes.
  */
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { connectAsync, type IClientOptions, type MqttClient } from "mqtt";
 import { makeConnectToken, CONNECT_USERNAME } from "../../gateway/token";
 import type { DeviceKeyPair } from "../../common/keys";
@@ -104,4 +105,24 @@ export async function refusedWith(p: Promise<MqttClient>): Promise<number> {
 /** Resolves with the time (ms) the client's connection closes. */
 export function closed(client: MqttClient): Promise<number> {
   return new Promise((resolve) => client.once("close", () => resolve(Date.now())));
+}
+
+/**
+ * The tests' standard gateway: id `gw-test`, plain MQTT, a 200 ms heartbeat, `policy` written to
+ * `<dir>/gateway.json`, its data in `<dir>/gw`; resolves once it is ready.
+ */
+export async function startTestGateway(
+  apiUrl: string,
+  dir: string,
+  policy: unknown,
+): Promise<{ gw: RunningGateway; policyFile: string }> {
+  const policyFile = path.join(dir, "gateway.json");
+  writeFileSync(policyFile, JSON.stringify(policy));
+  const args = ["--upstream", apiUrl, "--policy", policyFile, "--id", "gw-test", "--insecure-plain"];
+  const gw = await startGatewayProcess([...args, "--data-dir", path.join(dir, "gw"), "--heartbeat-ms", "200"], {
+    env: { DTL_LOG_LEVEL: "warn" },
+    cwd: dir,
+  });
+  await gw.ready();
+  return { gw, policyFile };
 }

@@ -18,8 +18,8 @@ import type { Hashers } from "./hashing";
 import type { BlockHeader, DecodedRange, DeviceEvent, RoleEvent } from "./source";
 import { encodeHistoryEntry } from "./store/codec";
 import { cloneCounts, storedCounts, tally, type DeviceCounts } from "./store/counts";
-import { keys, type BlockRecord, type CachedSub, type Cursor, type SubName } from "./store/schema";
-import { baseKey, createWriteSet, type Base, type WriteSet } from "./store/writeset";
+import { keys, num, type BlockRecord, type CachedSub, type Cursor, type SubName } from "./store/schema";
+import { createBase, createWriteSet, type Base, type WriteSet } from "./store/writeset";
 import type { AttestationRecord, DeviceRecord, HistoryEntryRecord } from "./types";
 
 type Status = DeviceRecord["status"];
@@ -27,10 +27,10 @@ type Status = DeviceRecord["status"];
 /** Short names repeat (a few segments and kinds): decode each once. */
 const shortNames = new LRUCache<string, string>({ max: 10_000, memoMethod: decodeShortName });
 
-function setStatus(w: WriteSet, d: DeviceRecord, next: Status): void {
+function setStatus(w: WriteSet, d: DeviceRecord, idKey: string, next: Status): void {
   if (d.status === next) return;
-  w.del("byStatus", keys.byStatus(d.status, d.id));
-  w.put("byStatus", keys.byStatus(next, d.id), "");
+  w.del("byStatus", keys.byStatus(d.status) + idKey);
+  w.put("byStatus", keys.byStatus(next) + idKey, "");
 }
 
 /** A device's attestation uids (oldest first) as the range sees them. */
@@ -102,9 +102,9 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
         registeredBlock: e.blockNumber,
         ...touched,
       };
-      w.put("byMfr", keys.byMfr(next.manufacturer, e.deviceId), "");
-      w.put("byStatus", keys.byStatus("ACTIVE", e.deviceId), "");
-      w.put("bySegment", keys.bySegment(f.segment as string, e.deviceId), "");
+      w.put("byMfr", keys.byMfr(next.manufacturer) + idKey, "");
+      w.put("byStatus", keys.byStatus("ACTIVE") + idKey, "");
+      w.put("bySegment", keys.bySegment(f.segment as string) + idKey, "");
       break;
     }
     case "FirmwareUpdated":
@@ -123,13 +123,13 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
         suspension: { reason: f.reason as number, at, by: e.actor, blockNumber: e.blockNumber },
         ...touched,
       };
-      setStatus(w, prev, "SUSPENDED");
+      setStatus(w, prev, idKey, "SUSPENDED");
       break;
     case "DeviceReinstated": {
       if (!prev) throw missing();
       const { suspension: _s, ...rest } = prev;
       next = { ...rest, status: "ACTIVE", ...touched };
-      setStatus(w, prev, "ACTIVE");
+      setStatus(w, prev, idKey, "ACTIVE");
       break;
     }
     case "DeviceRevoked": {
@@ -147,7 +147,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
         },
         ...touched,
       };
-      setStatus(w, prev, "REVOKED");
+      setStatus(w, prev, idKey, "REVOKED");
       break;
     }
     case "Attested": {
@@ -170,7 +170,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
       w.put("att", keys.id(uid), att);
       // a new list: the one read may be the cache's, which is never changed in place
       w.put("devAtt", idKey, [...attestationsOf(w, idKey), uid]);
-      w.put("byKind", keys.byKind(att.kindBytes32, e.deviceId), "");
+      w.put("byKind", keys.byKind(att.kindBytes32) + idKey, "");
       break;
     }
     case "AttestationRevoked": {
@@ -191,7 +191,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
         revocationReason: f.reason as number,
       });
       if (!unrevokedOfKind(w, e.deviceId, att.kindBytes32, attestationsOf(w, idKey)))
-        w.del("byKind", keys.byKind(att.kindBytes32, e.deviceId));
+        w.del("byKind", keys.byKind(att.kindBytes32) + idKey);
       break;
     }
   }
@@ -210,7 +210,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
     fields: f,
     headAfter: e.head,
   };
-  w.put("hist", keys.hist(e.deviceId, seq), encodeHistoryEntry(entry));
+  w.put("hist", idKey + num(seq, 8), encodeHistoryEntry(entry));
   return entry;
 }
 
@@ -252,22 +252,21 @@ export interface RecordSource {
  * before, applied but perhaps not committed yet: what it wrote wins over what the store says.
  */
 export async function prefetchRange(src: RecordSource, range: DecodedRange, under?: WriteSet): Promise<Base> {
-  const base: Base = new Map();
+  const base = createBase();
   async function read(sub: CachedSub, wanted: Iterable<string>): Promise<void> {
     const need: string[] = [];
     for (const k of wanted) {
-      const bk = baseKey(sub, k);
-      if (base.has(bk)) continue;
+      if (base.get(sub, k) !== undefined) continue;
       const p = under?.pending(sub, k);
-      if (p) base.set(bk, p.value ?? null);
+      if (p) base.set(sub, k, p.value ?? null);
       else {
-        base.set(bk, null); // a placeholder: keys repeat within a range
+        base.set(sub, k, null); // a placeholder: keys repeat within a range
         need.push(k);
       }
     }
     if (need.length === 0) return;
     const values = await src.getRecords(sub, need);
-    for (let i = 0; i < need.length; i++) base.set(baseKey(sub, need[i]!), values[i] ?? null);
+    for (let i = 0; i < need.length; i++) base.set(sub, need[i]!, values[i] ?? null);
   }
   const devices = new Set<string>();
   const counted = new Set<string>();
@@ -283,13 +282,12 @@ export async function prefetchRange(src: RecordSource, range: DecodedRange, unde
   const lists: string[] = [];
   for (const k of counted) {
     // a device without a record has no attestations (devices registered in this range)
-    if (base.get(baseKey("dev", k)) === null) base.set(baseKey("devAtt", k), null);
+    if (base.get("dev", k) === null) base.set("devAtt", k, null);
     else lists.push(k);
   }
   await read("devAtt", lists);
   const uids: string[] = [...revoked];
-  for (const k of lists)
-    for (const uid of (base.get(baseKey("devAtt", k)) as string[] | null) ?? []) uids.push(keys.id(uid));
+  for (const k of lists) for (const uid of (base.get("devAtt", k) as string[] | null) ?? []) uids.push(keys.id(uid));
   await read("att", uids);
   return base;
 }
@@ -311,7 +309,7 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
   const counts = cloneCounts(head.counts);
   const countsKey: [SubName, string] = ["meta", "counts"];
   // the tallies before the range: what undo data records for them
-  if (range.window) base.set(baseKey(...countsKey), storedCounts(head.counts));
+  if (range.window) base.set(...countsKey, storedCounts(head.counts));
   const w = createWriteSet(base, { recordUndo: range.window });
   const ctx: ApplyContext = { w, hashers, headers: range.headers, counts };
   const entries: HistoryEntryRecord[] = [];

@@ -37,7 +37,7 @@ import {
   type UndoOp,
 } from "./schema";
 import { emptyState, foldWrites, loadState, type MemoryState, type Write } from "./state";
-import { createWriteSet, type WriteSet } from "./writeset";
+import { createBase, createWriteSet, type WriteSet } from "./writeset";
 
 /** LevelDB's memtable: a backfill range writes tens of MB in one batch. */
 export const WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
@@ -242,7 +242,7 @@ export async function openLevelStore(
       for await (const [k, v] of it) undone.push([Number.parseInt(k, 16), v as UndoOp[]]);
       // newest block first: the oldest block's "before" values win
       undone.sort((a, b) => b[0] - a[0]);
-      const w = createWriteSet(new Map(), { recordUndo: false });
+      const w = createWriteSet(createBase(), { recordUndo: false });
       const retractedKeys: string[] = [];
       for (const [, ops] of undone) {
         for (const [sub, key, prev] of ops) {

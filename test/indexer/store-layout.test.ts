@@ -10,7 +10,7 @@ import { ClassicLevel } from "classic-level";
 import { StoreSchemaError } from "../../indexer";
 import { SCHEMA_VERSION, SUBLEVELS, keys } from "../../indexer/store/schema";
 import { openLevelStore } from "../../indexer/store/store";
-import { createWriteSet } from "../../indexer/store/writeset";
+import { createBase, createWriteSet } from "../../indexer/store/writeset";
 import type { AttestationRecord, DeviceRecord } from "../../indexer/types";
 import { removeTempDirs, tempDir } from "../helpers/indexer-scenario";
 
@@ -91,7 +91,7 @@ describe("indexer: store layout on disk", function () {
     const dir = tempDir();
     const store = await openLevelStore(dir);
     await store.initialize(identity, cursor);
-    const w = createWriteSet(new Map(), { recordUndo: false });
+    const w = createWriteSet(createBase(), { recordUndo: false });
     w.put("dev", keys.id(ID), device);
     w.put("att", keys.id(UID), attestation);
     w.put("devAtt", keys.id(ID), [UID]);
@@ -155,7 +155,7 @@ describe("indexer: store layout on disk", function () {
     expect(await again.getRecord("dev", keys.id(ID))).to.deep.equal(device);
     expect(await again.getRecord("att", keys.id(UID))).to.deep.equal(attestation);
     expect(await again.getRecord("devAtt", keys.id(ID))).to.deep.equal([UID]);
-    const d = createWriteSet(new Map(), { recordUndo: false });
+    const d = createWriteSet(createBase(), { recordUndo: false });
     d.del("byMfr", keys.byMfr(MANUFACTURER, ID));
     d.del("dev", keys.id(ID));
     await again.commitRange({

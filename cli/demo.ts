@@ -31,6 +31,8 @@ export interface DemoDevice {
   publicKey: string;
   state: "ACTIVE" | "SUSPENDED" | "REVOKED";
   attestations: string[];
+  /** Its segment (the gateway's topics are dtl/<segment>/<deviceId>/#). */
+  segment: string;
   /** What `dtl verify` says with no policy. */
   trusted: boolean;
 }
@@ -76,7 +78,7 @@ export async function writeDemoFleet(
   const attester = registryContract(deployment.registry, signer(2, provider));
   const officer = registryContract(deployment.registry, signer(3, provider));
   const firmware = keccak256(toUtf8Bytes("demo-firmware-1.0.0"));
-  const devices: DemoDevice[] = PLAN.map((p) => {
+  const devices: DemoDevice[] = PLAN.map((p, i) => {
     const pair = generateKeyPair(p.algorithm);
     const keyFile = path.join(keyDir, `${p.serial}.key`);
     writeFileSync(keyFile, JSON.stringify(pair, null, 2) + "\n", { mode: 0o600 });
@@ -88,16 +90,17 @@ export async function writeDemoFleet(
       publicKey: pair.publicKey,
       state: p.state,
       attestations: p.attest,
+      segment: i % 2 ? "plant-1/door" : "plant-1/hvac",
       trusted: p.state === "ACTIVE",
     };
   });
   await sendRegistryTx(maker, "registerDevices", [
-    devices.map((d, i) => ({
+    devices.map((d) => ({
       deviceId: d.deviceId,
       keyAlgorithm: KEY_ALGORITHMS[d.algorithm],
       keyHash: keyHash(KEY_ALGORITHMS[d.algorithm], d.publicKey),
       firmwareHash: firmware,
-      segment: encodeBytes32String(i % 2 ? "plant-1/door" : "plant-1/hvac"),
+      segment: encodeBytes32String(d.segment),
     })),
   ]);
   const expiresAt = Math.floor(Date.now() / 1000) + 90 * 86_400;

@@ -4,11 +4,15 @@
  * indexer + API, and ONE banner. Ctrl-C stops everything. Each run starts from a new chain, so
  * the index is rebuilt (the deploy block hash differs) and never meets a stale store.
  */
+import { readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
 import { Wallet } from "ethers";
 import { createProvider } from "../../common/chain";
-import { DEFAULT_DATA_DIR, DEFAULT_PORT } from "../../common/config";
+import { DEFAULT_DATA_DIR, DEFAULT_MQTTS_PORT, DEFAULT_PORT } from "../../common/config";
+import { startGateway, type Gateway } from "../../gateway/gateway";
+import { parsePolicy } from "../../gateway/policy";
+import { ensureLocalCa } from "../../gateway/tls";
 import { HARDHAT_CHAIN_ID, HARDHAT_KEYS, startHardhatNode, type NodeHandle } from "../../common/hardhat-node";
 import { deployRegistry, writeDeployment } from "../../scripts/deploy";
 import { optional } from "../args";
@@ -21,6 +25,8 @@ import { aborted, startStack, type Stack } from "../stack";
 
 const DEFAULT_CHAIN_PORT = 8545;
 const DEV_DATA_DIR = ".dtl/dev";
+/** The gateway id `dtl dev` gives its gateway (what a device's connect token names). */
+const DEV_GATEWAY_ID = "dtl-dev";
 
 function portNumber(flag: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -46,6 +52,10 @@ interface BannerInfo {
   dataDir: string;
   actors: DemoActors;
   devices: DemoDevice[];
+  /** The gateway (mqtts) and the CA file a device trusts it with. */
+  gatewayUrl: string;
+  gatewayId: string;
+  caFile: string;
   /** Flags a copy-paste command needs when ports or files differ from the defaults. */
   apiFlags: string;
   chainFlags: string;
@@ -60,6 +70,7 @@ function banner(io: Io, o: BannerInfo): void {
     `  registry      ${o.registry}  (${o.deploymentFile})`,
     `  GraphQL       ${o.graphqlUrl}  (open it in a browser for GraphiQL)`,
     `  console       ${o.graphqlUrl.replace(/graphql$/, "")}  (open it in a browser: fleet, devices, live feed)`,
+    `  gateway       ${o.gatewayUrl}  (MQTT over TLS, id ${o.gatewayId}; devices trust the local CA ${o.caFile})`,
     `  data folder   ${o.dataDir}  (index and demo device keys)`,
     `  signing       no key needed here: on chain ${HARDHAT_CHAIN_ID} the CLI signs with hardhat's public test account #0`,
     `                ${o.actors.admin} (admin, manufacturer, officer, attester of firmware and iec62443)`,
@@ -86,6 +97,14 @@ function banner(io: Io, o: BannerInfo): void {
     lines.push(`    npx dtl history ${good.deviceId}${o.apiFlags}`);
     lines.push(`    npx dtl audit${o.chainFlags}${o.apiFlags}`);
     lines.push(`  device keys: ${path.join(o.dataDir, "demo-keys")}/<serial>.key (for dtl device sign)`);
+    const port = new URL(o.gatewayUrl.replace(/^mqtts:/, "http:")).port;
+    lines.push(
+      "",
+      "  connect a demo device to the gateway (mosquitto-clients), then revoke it and watch it drop:",
+      `    TOKEN=$(npx dtl device connect-token --key ${good.keyFile} --gateway ${o.gatewayId} --device ${good.deviceId})`,
+      `    mosquitto_sub -h 127.0.0.1 -p ${port} --cafile ${o.caFile} -V mqttv311 -i ${good.deviceId} -u dtl1 -P "$TOKEN" -t 'dtl/${good.segment}/${good.deviceId}/#' -v`,
+      `    (another terminal) npx dtl revoke ${good.deviceId} --reason key-compromise${o.chainFlags}`,
+    );
   }
   lines.push("", "  Ctrl-C stops everything.", "");
   for (const l of lines) io.out(l);
@@ -94,12 +113,13 @@ function banner(io: Io, o: BannerInfo): void {
 export const command: Command = {
   name: "dev",
   usage:
-    "dtl dev [--port 4000] [--chain-port 8545] [--no-demo] [--data-dir .dtl/dev] [--cache-mb 64]   (port 0: any free port)",
+    "dtl dev [--port 4000] [--chain-port 8545] [--mqtt-port 8883] [--no-demo] [--data-dir .dtl/dev] [--cache-mb 64]   (port 0: any free port; --port 0 makes the gateway's default 0 too)",
   summary: "embedded chain + registry + demo fleet + indexer + API, one banner (what `npm start` runs)",
   graceful: true,
   options: {
     port: { type: "string" },
     "chain-port": { type: "string" },
+    "mqtt-port": { type: "string" },
     "no-demo": { type: "boolean" },
     "data-dir": { type: "string" },
     "cache-mb": { type: "string" },
@@ -111,6 +131,7 @@ export const command: Command = {
     const v = inv.values;
     const apiPort = portNumber("port", optional(v, "port") ?? inv.env.DTL_PORT, DEFAULT_PORT);
     const chainPort = portNumber("chain-port", optional(v, "chain-port"), DEFAULT_CHAIN_PORT);
+    const mqttPort = portNumber("mqtt-port", optional(v, "mqtt-port"), apiPort === 0 ? 0 : DEFAULT_MQTTS_PORT);
     const env = {
       ...inv.env,
       DTL_DATA_DIR: inv.env.DTL_DATA_DIR ?? DEV_DATA_DIR,
@@ -122,6 +143,7 @@ export const command: Command = {
     for (const [what, port] of [
       ["--chain-port", chainPort],
       ["--port", apiPort],
+      ["--mqtt-port", mqttPort],
     ] as const) {
       if (port !== 0 && !(await portFree(port)))
         throw new CliError(`dev: port ${port} on 127.0.0.1 is in use (another dtl dev or hardhat node?): use ${what}`);
@@ -129,6 +151,7 @@ export const command: Command = {
     const logger = cliLogger(cfg.server.logLevel, "stderr");
     let node: NodeHandle | undefined;
     let stack: Stack | undefined;
+    let gateway: Gateway | undefined;
     try {
       inv.io.err(`starting the dev chain on 127.0.0.1:${chainPort || "<any free port>"}…`);
       // port 0: startHardhatNode picks a free port (and another one if that was taken meanwhile)
@@ -159,6 +182,22 @@ export const command: Command = {
         logger,
       });
       await stack.caughtUp(60_000);
+      // the gateway: TLS with a local CA made once per data folder; a fresh replica (a new chain every run)
+      const ca = ensureLocalCa(path.join(cfg.indexer.dataDir, "tls"));
+      const gatewayDir = path.join(cfg.indexer.dataDir, "gateway");
+      rmSync(gatewayDir, { recursive: true, force: true });
+      gateway = await startGateway({
+        gatewayId: DEV_GATEWAY_ID,
+        upstreams: [stack.graphqlUrl],
+        policy: parsePolicy({}),
+        dataDir: gatewayDir,
+        host: cfg.server.host,
+        mqttPort,
+        httpPort: 0,
+        tls: { cert: readFileSync(ca.certFile), key: readFileSync(ca.keyFile) },
+        heartbeatMs: 1000,
+        logger,
+      });
       banner(inv.io, {
         chainUrl: node.url,
         registry: deployment.registry,
@@ -167,6 +206,9 @@ export const command: Command = {
         dataDir: cfg.indexer.dataDir,
         actors,
         devices,
+        gatewayUrl: gateway.mqttUrl,
+        gatewayId: DEV_GATEWAY_ID,
+        caFile: ca.caFile,
         apiFlags: apiPort !== DEFAULT_PORT ? ` --api ${stack.graphqlUrl}` : "",
         chainFlags:
           (chainPort !== DEFAULT_CHAIN_PORT ? ` --rpc ${node.url}` : "") +
@@ -180,6 +222,7 @@ export const command: Command = {
       if (outcome) await new Promise((r) => setTimeout(r, 300));
       if (outcome && !inv.signal.aborted) throw new CliError(`dev: ${outcome.message}`);
     } finally {
+      await gateway?.stop();
       await stack?.stop();
       await node?.stop();
       if (inv.signal.aborted) inv.io.err("dev stack stopped");

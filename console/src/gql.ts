@@ -1,7 +1,8 @@
 /**
  * The console's only way to the data: the public GraphQL API at /graphql of the origin that
- * served the page (queries over POST, `deviceEvents` over Server-Sent Events). Every failure
- * becomes an {@link ApiError} with a sentence the page shows; nothing is swallowed.
+ * served the page (queries over POST, `deviceEvents` over Server-Sent Events), with the API key
+ * when the server asks for one. Every failure becomes an {@link ApiError} with a sentence the page
+ * shows; nothing is swallowed.
  */
 
 export class ApiError extends Error {
@@ -25,9 +26,7 @@ export const apiKey = {
 };
 
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
-  const key = apiKey.get();
-  if (key) headers.authorization = `Bearer ${key}`;
+  const headers = { "content-type": "application/json", accept: "application/json", ...authHeaders() };
   let res: Response;
   try {
     res = await fetch(ENDPOINT, { method: "POST", headers, body: JSON.stringify({ query, variables }) });
@@ -51,29 +50,90 @@ export interface Subscription {
   close(): void;
 }
 
+/** Pause before reconnecting a broken live feed. */
+const RECONNECT_MS = 2000;
+
+function authHeaders(): Record<string, string> {
+  const key = apiKey.get();
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
+/** The first GraphQL error of a JSON body, or a sentence about the HTTP status. */
+async function failure(res: Response): Promise<ApiError> {
+  try {
+    const body = (await res.json()) as { errors?: { message: string; extensions?: { code?: string } }[] };
+    const first = body.errors?.[0];
+    if (first) return new ApiError(first.message, first.extensions?.code ?? `HTTP_${res.status}`);
+  } catch {
+    // not JSON: the status says it
+  }
+  return new ApiError(`The API answered HTTP ${res.status}.`, `HTTP_${res.status}`);
+}
+
 /**
- * A GraphQL subscription over SSE (Yoga answers GET /graphql with text/event-stream). `onError`
- * hears every break; EventSource reconnects by itself and `onOpen` says when it is back.
+ * A GraphQL subscription over Server-Sent Events (POST /graphql, Accept: text/event-stream), read
+ * with fetch so the API key goes along as a header (EventSource cannot send one). Every break is
+ * reported to `error`; the feed reconnects by itself and `open` says when it is back.
  */
 export function subscribe<T>(
   query: string,
   variables: Record<string, unknown>,
   on: { next(data: T): void; error(e: ApiError): void; open?(): void },
 ): Subscription {
-  const url = `${ENDPOINT}?query=${encodeURIComponent(query)}&variables=${encodeURIComponent(JSON.stringify(variables))}`;
-  const es = new EventSource(url);
-  es.addEventListener("open", () => on.open?.());
-  es.addEventListener("next", (ev) => {
-    const msg = JSON.parse((ev as MessageEvent<string>).data) as {
-      data?: T;
-      errors?: { message: string; extensions?: { code?: string } }[];
-    };
+  const abort = new AbortController();
+  let closed = false;
+  const deliver = (block: string) => {
+    const event = /^event: ?(.*)$/m.exec(block)?.[1];
+    const data = block
+      .split("\n")
+      .filter((l) => l.startsWith("data:"))
+      .map((l) => l.slice(5).trimStart())
+      .join("\n");
+    if (event !== "next" || !data) return;
+    const msg = JSON.parse(data) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
     const first = msg.errors?.[0];
     if (first) on.error(new ApiError(first.message, first.extensions?.code ?? "SUBSCRIPTION"));
     else if (msg.data) on.next(msg.data);
-  });
-  es.addEventListener("error", () =>
-    on.error(new ApiError("The live feed is cut off; reconnecting…", es.readyState === 2 ? "CLOSED" : "NETWORK")),
-  );
-  return { close: () => es.close() };
+  };
+  const run = async () => {
+    while (!closed) {
+      try {
+        const res = await fetch(ENDPOINT, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "text/event-stream", ...authHeaders() },
+          body: JSON.stringify({ query, variables }),
+          signal: abort.signal,
+        });
+        if (!res.ok || !res.body) throw await failure(res);
+        on.open?.();
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          for (let i = buffer.indexOf("\n\n"); i >= 0; i = buffer.indexOf("\n\n")) {
+            deliver(buffer.slice(0, i));
+            buffer = buffer.slice(i + 2);
+          }
+        }
+        throw new ApiError("The live feed ended; reconnecting…", "CLOSED");
+      } catch (err) {
+        if (closed) return;
+        on.error(
+          err instanceof ApiError
+            ? err
+            : new ApiError(`The live feed is cut off (${String(err)}); reconnecting…`, "NETWORK"),
+        );
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      }
+    }
+  };
+  void run();
+  return {
+    close() {
+      closed = true;
+      abort.abort();
+    },
+  };
 }

@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import path from "node:path";
 import type { Browser } from "playwright-core";
-import { ensureBuilt, runDtl, startDtl, tempDir, type RunningDtl } from "../helpers/cli-run";
+import { ensureBuilt, runDtl, startDtl, startServe, tempDir, type RunningDtl } from "../helpers/cli-run";
 import { launchBrowser, offlinePage, screenshot, type OfflinePage } from "./browser";
 import { startTamperProxy } from "./tamper-proxy";
 
@@ -48,7 +48,7 @@ describe("console (headless Chromium, offline)", function () {
     hash: string,
     shot: string,
     check: (p: OfflinePage) => Promise<void>,
-    opts: { at?: string; viewport?: { width: number; height: number }; cutOff?: boolean } = {},
+    opts: { at?: string; viewport?: { width: number; height: number }; cutOff?: boolean; expectedErrors?: RegExp } = {},
   ): Promise<void> {
     const at = opts.at ?? origin;
     const p = await offlinePage(browser, at, opts.viewport);
@@ -58,7 +58,9 @@ describe("console (headless Chromium, offline)", function () {
       await screenshot(p.page, shot);
       expect(p.blocked).to.deep.equal([]);
       // Chromium logs the loads that failed after a test cut the server off on purpose; nothing else
-      const expected = (e: string) => opts.cutOff === true && /^Failed to load resource: net::ERR_/.test(e);
+      const expected = (e: string) =>
+        (opts.cutOff === true && /^Failed to load resource: net::ERR_/.test(e)) ||
+        opts.expectedErrors?.test(e) === true;
       expect(p.errors.filter((e) => !expected(e))).to.deep.equal([]);
     } finally {
       await p.close();
@@ -214,6 +216,41 @@ describe("console (headless Chromium, offline)", function () {
       );
     } finally {
       await proxy.close();
+    }
+  });
+
+  it("behind API keys: the page opens, says a key is needed, and works live once one is given", async function () {
+    const { serve, apiUrl } = await startServe(
+      path.join(tmp.dir, "keyed"),
+      { env: { DTL_API_KEYS: "console-test-key-0001" }, cwd: tmp.dir },
+      ["--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!],
+    );
+    try {
+      const at = new URL(apiUrl).origin;
+      const suspended = fleet.find((d) => d.status === "SUSPENDED")!;
+      await visit(
+        `#/device/${suspended.id}`,
+        "api-key",
+        async ({ page }) => {
+          await page
+            .locator("#api-error")
+            .getByText("authorization: a valid API key is required (Authorization: Bearer <key>) (UNAUTHENTICATED)")
+            .waitFor();
+          await page.locator("input[name=key]").fill("console-test-key-0001");
+          await page.keyboard.press("Enter");
+          await page.locator("#device-status").getByText("SUSPENDED").waitFor();
+          const reinstate = await runDtl(
+            ["reinstate", suspended.id, "--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!],
+            { cwd: tmp.dir },
+          );
+          expect(reinstate.code, reinstate.stderr).to.equal(0);
+          await page.locator("#device-status").getByText("ACTIVE").waitFor({ timeout: 10_000 });
+        },
+        // Chromium logs the 401s the page got before the key was given
+        { at, expectedErrors: /^Failed to load resource: the server responded with a status of 401 / },
+      );
+    } finally {
+      await serve.stop("SIGINT");
     }
   });
 });

@@ -24,7 +24,8 @@ export async function startTamperProxy(
   const upstream = new URL(target);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const headers = { ...req.headers, host: upstream.host };
-    if (req.method === "POST" && req.url === "/graphql") {
+    const stream = req.headers.accept?.includes("text/event-stream") ?? false;
+    if (req.method === "POST" && req.url === "/graphql" && !stream) {
       void (async () => {
         const sent = await body(req);
         const answer = await fetch(new URL("/graphql", upstream), {

@@ -107,7 +107,7 @@ function binary<T>(name: string, encode: (v: T) => Buffer, decode: (b: Reader) =
 const SUSPENDED = 1;
 const REVOKED = 2;
 
-export function encodeDevice(d: DeviceRecord): Buffer {
+function encodeDevice(d: DeviceRecord): Buffer {
   const segmentBytes = Buffer.byteLength(d.segment, "utf8");
   if (segmentBytes > 255) throw new Error(`codec: segment of ${d.id} is ${segmentBytes} bytes`);
   const w = new Writer(173 + 1 + segmentBytes + (d.suspension ? 33 : 0) + (d.revocation ? 65 : 0));
@@ -180,7 +180,7 @@ export const deviceEncoding = binary("device", encodeDevice, decodeDevice);
 
 // ------------------------------------------------------------------ attestation
 
-export function encodeAttestation(a: AttestationRecord): Buffer {
+function encodeAttestation(a: AttestationRecord): Buffer {
   const w = new Writer(199 + (a.revoked ? 27 : 0));
   w.hex(a.uid, 32);
   w.hex(a.deviceId, 32);

@@ -46,11 +46,8 @@ const ENCODINGS = {
 
 export type SubName = keyof typeof ENCODINGS;
 export const SUBLEVELS = Object.keys(ENCODINGS) as SubName[];
-/** The index sublevels (value ""). */
-export const INDEXES = ["byMfr", "byStatus", "bySegment", "byKind"] as const satisfies readonly SubName[];
 /** The sublevels whose records are read through the cache. */
-export const CACHED = ["dev", "att", "devAtt"] as const satisfies readonly SubName[];
-export type CachedSub = (typeof CACHED)[number];
+export type CachedSub = "dev" | "att" | "devAtt";
 
 export type Db = ClassicLevel<string, unknown>;
 export type Sub = ReturnType<Db["sublevel"]>;
@@ -132,6 +129,3 @@ export const keys = {
   byKind: (kindBytes32: string, deviceId?: string) =>
     fixed(kindBytes32, 64, "kind") + (deviceId ? keys.id(deviceId) : ""),
 };
-
-/** The device id at the end of an index key (the last 64 hex digits). */
-export const deviceIdOfIndexKey = (key: string): string => "0x" + key.slice(-64);

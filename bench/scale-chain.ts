@@ -9,8 +9,9 @@
  * and know what the chain must say about it without storing a list.
  *
  * The chain is built once and cached under `.bench/scale/<key>/` (`state.json` from Anvil's
- * `--dump-state`, `deployment.json`, `meta.json`), keyed by the registry bytecode hash, the device
- * count, the seed and {@link BUILDER_VERSION}. A dump keeps blocks, receipts and logs: a node
+ * `--dump-state`, `deployment.json`, `meta.json`), keyed by the registry's code hash (its bytecode
+ * without the compiler's metadata), the device count, the seed and {@link BUILDER_VERSION}. A dump
+ * keeps blocks, receipts and logs: a node
  * started with `--load-state` answers `eth_getLogs` and `eth_getBlockByNumber` for the old blocks
  * with the same hashes, parent hashes, timestamps and logs (checked on a small chain before this
  * builder was written; `npm run bench -- scale` checks the loaded head against `meta.json`).
@@ -367,7 +368,8 @@ export interface ScaleMeta {
   builderVersion: number;
   devices: number;
   seed: number;
-  bytecodeHash: string;
+  /** {@link registryCodeHash} of the deployed registry. */
+  codeHash: string;
   anvil: string;
   /** Device events by event name, as the builder sent them. */
   events: Record<string, number>;
@@ -388,9 +390,21 @@ export interface ScaleChain {
   meta: ScaleMeta;
 }
 
+/**
+ * sha256 of the registry's creation code without the compiler's metadata (the CBOR the last two
+ * bytes give the length of): a change of a comment changes the metadata hash, not the code, and
+ * must not make the bench build a million devices again.
+ */
+export function registryCodeHash(bytecode = registryBytecode): string {
+  const code = Buffer.from(bytecode.slice(2), "hex");
+  const cbor = code.readUInt16BE(code.length - 2) + 2;
+  return createHash("sha256")
+    .update(code.subarray(0, Math.max(0, code.length - cbor)))
+    .digest("hex");
+}
+
 export function chainKey(devices: number, seed = SCALE_SEED): string {
-  const code = createHash("sha256").update(registryBytecode).digest("hex").slice(0, 12);
-  return `${devices}-s${seed}-r${code}-v${BUILDER_VERSION}`;
+  return `${devices}-s${seed}-r${registryCodeHash().slice(0, 12)}-v${BUILDER_VERSION}`;
 }
 
 function load(dir: string): ScaleChain {
@@ -612,7 +626,7 @@ async function build(dir: string, devices: number, seed: number): Promise<void> 
       builderVersion: BUILDER_VERSION,
       devices,
       seed,
-      bytecodeHash: createHash("sha256").update(registryBytecode).digest("hex"),
+      codeHash: registryCodeHash(),
       anvil: anvilVersion(),
       events,
       roleEvents: counted.RoleGranted ?? 0,

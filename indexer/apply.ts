@@ -241,12 +241,12 @@ export interface RangeWrites extends ApplyHead {
 
 /** Reads records through the store's cache (store.ts `getRecords`). */
 export interface RecordSource {
-  getRecords<T>(sub: CachedSub, keys: readonly string[]): Promise<(T | undefined)[]>;
+  getRecords<T>(sub: CachedSub, keys: readonly string[], opts?: { fill?: boolean }): Promise<(T | undefined)[]>;
 }
 
 /**
  * Reads everything {@link applyRange} will read for `range`, in three rounds of getMany through
- * the cache: the device records of its device events; then, for devices that exist and whose
+ * the cache (without filling it): the device records of its device events; then, for devices that exist and whose
  * tallies or attestations an event may change, their attestation lists; then the attestation
  * records those lists name and every attestation the range revokes. `under` is the range
  * before, applied but perhaps not committed yet: what it wrote wins over what the store says.
@@ -265,7 +265,8 @@ export async function prefetchRange(src: RecordSource, range: DecodedRange, unde
       }
     }
     if (need.length === 0) return;
-    const values = await src.getRecords(sub, need);
+    // hits come from the cache; what misses is not cached for the apply step (readers fill it)
+    const values = await src.getRecords(sub, need, { fill: false });
     for (let i = 0; i < need.length; i++) base.set(sub, need[i]!, values[i] ?? null);
   }
   const devices = new Set<string>();

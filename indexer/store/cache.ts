@@ -102,6 +102,8 @@ export function createRecordCache(maxBytes: number): RecordCache {
     },
     writeThrough(writes) {
       epoch++;
+      // nothing cached, nothing to update (a backfill before anyone asked)
+      if (lru.size === 0) return;
       for (const w of writes) {
         const prefix = PREFIX[w.sub as CachedSub];
         if (prefix === undefined) continue;

@@ -59,8 +59,12 @@ export interface Store {
   readonly db: Db;
   readonly subs: Subs;
   readonly state: MemoryState;
-  /** Records of a cached sublevel through the cache, in the order of `keys` (undefined: absent). */
-  getRecords<T>(sub: CachedSub, keys: readonly string[]): Promise<(T | undefined)[]>;
+  /**
+   * Records of a cached sublevel through the cache, in the order of `keys` (undefined: absent).
+   * What had to be read from LevelDB is cached unless `fill` is false (the apply step's reads:
+   * a backfill would otherwise fill the cache with every device it registers).
+   */
+  getRecords<T>(sub: CachedSub, keys: readonly string[], opts?: { fill?: boolean }): Promise<(T | undefined)[]>;
   /** One record through the cache. */
   getRecord<T>(sub: CachedSub, key: string): Promise<T | undefined>;
   stats(): Promise<StoreStats>;
@@ -170,7 +174,11 @@ export async function openLevelStore(
     foldWrites(state, writes);
   }
 
-  async function getRecords<T>(sub: CachedSub, ks: readonly string[]): Promise<(T | undefined)[]> {
+  async function getRecords<T>(
+    sub: CachedSub,
+    ks: readonly string[],
+    opts: { fill?: boolean } = {},
+  ): Promise<(T | undefined)[]> {
     const out = new Array<T | undefined>(ks.length);
     let missing: string[] | undefined;
     let at: number[] | undefined;
@@ -185,9 +193,10 @@ export async function openLevelStore(
     const epoch = cache.epoch;
     const found =
       missing.length === 1 ? [await subs[sub].get(missing[0]!)] : await subs[sub].getMany(missing as string[]);
+    const fill = opts.fill ?? true;
     for (let j = 0; j < missing.length; j++) {
       out[at![j]!] = found[j] as T | undefined;
-      cache.fill(sub, missing[j]!, found[j], epoch);
+      if (fill) cache.fill(sub, missing[j]!, found[j], epoch);
     }
     return out;
   }

@@ -228,6 +228,10 @@ describe("indexer: a tiny cache answers like a large one", function () {
 
   it("after random changes while following", async function () {
     for (let round = 0; round < 2; round++) {
+      // asked about before they exist: their absence is cached, then the registration must replace it
+      const future = Array.from({ length: 6 }, (_, i) => testHash(`cache/new/${next + i}`));
+      for (const ix of [large, tiny])
+        expect(await ix.store.getDevices(future)).to.deep.equal(future.map(() => undefined));
       await randomOps(18, large.store);
       await waitForCanonical();
       await expectSameAnswers();

@@ -2,7 +2,8 @@
  * `npm run bench [-- <section>…] [-- --json]`: every figure of DESIGN.md §9, each measured against
  * its reference (the raw node, stock Yoga) in the same run. Sections: gas, indexer, api, cli, pq,
  * scale (issue 9: a million devices on Anvil; the chain is built once and cached in .bench/),
- * anchor (issue 10: gas per anchored device, tree build, materialize + revoke), console (issue 14).
+ * anchor (issue 10: gas per anchored device, tree build, materialize + revoke), console (issue 14),
+ * gateway (issue 12: admissions, revoke → disconnect).
  * A section module exports `run(): Promise<Figures>`; figures are flat `name → number` and land
  * under the section's key (`gas.registerDevice`).
  */
@@ -10,7 +11,7 @@ import path from "node:path";
 
 export type Figures = Record<string, number | string>;
 
-const SECTIONS = ["gas", "indexer", "api", "cli", "pq", "scale", "anchor", "console"] as const;
+const SECTIONS = ["gas", "indexer", "api", "cli", "pq", "scale", "anchor", "console", "gateway"] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {

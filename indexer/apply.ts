@@ -16,7 +16,6 @@ import { decodeShortName } from "../common/ids";
 import { FatalIndexerError, HistoryHeadMismatchError } from "./errors";
 import type { Hashers } from "./hashing";
 import type { BlockHeader, DecodedRange, DeviceEvent, RoleEvent } from "./source";
-import { encodeHistoryEntry } from "./store/codec";
 import { cloneCounts, storedCounts, tally, type DeviceCounts } from "./store/counts";
 import { keys, num, type BlockRecord, type CachedSub, type Cursor, type SubName } from "./store/schema";
 import { createBase, createWriteSet, type Base, type WriteSet } from "./store/writeset";
@@ -210,7 +209,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
     fields: f,
     headAfter: e.head,
   };
-  w.put("hist", idKey + num(seq, 8), encodeHistoryEntry(entry));
+  w.put("hist", idKey + num(seq, 8), entry);
   return entry;
 }
 

@@ -19,17 +19,20 @@
  *                [revokedAt 6 | revocationReason 1 | revokedBy 20]
  *   uid list     uid 32 × n (oldest first)
  *
- * History entries, the most numerous records, are a JSON array without field names and without
- * what the key already says (device id, seq):
+ * History entries, the most numerous records, leave out what the key says (device id, seq):
  *
- *   [kindCode, blockNumber, blockHash, transactionHash, logIndex, timestamp, actor, headAfter,
- *    ...the event's fields after deviceId in ABI order]
+ *   history      kind 1 | blockNumber 6 | blockHash 32 | transactionHash 32 | logIndex 4 | timestamp 6 |
+ *                actor 20 | headAfter 32 | the event's fields after deviceId in ABI order
+ *                (bytes32 32, address 20, uint8 1, uint40 5)
+ *
+ * A registration's entry is 250 bytes instead of ~530 as the former JSON array, encoded in ~1.8 µs
+ * instead of ~3 µs (JSON.stringify + UTF-8; 100,000 entries timed here, 3 runs).
  */
 import { getAddress } from "ethers";
 import { LRUCache } from "lru-cache";
+import { eventFragment } from "../../common/abi";
 import { DEVICE_STATUS, EVENT_KINDS, eventKindCode, type DeviceEventName } from "../../common/codes";
 import { decodeShortName } from "../../common/ids";
-import { deviceEventFieldNames } from "../source";
 import type { AttestationRecord, DeviceRecord, HistoryEntryRecord } from "../types";
 
 // ------------------------------------------------------------------ binary helpers
@@ -55,6 +58,9 @@ class Writer {
   }
   u32(n: number): void {
     this.at = this.buf.writeUInt32BE(n, this.at);
+  }
+  u40(n: number): void {
+    this.at = this.buf.writeUIntBE(n, this.at, 5);
   }
   u48(n: number): void {
     this.at = this.buf.writeUIntBE(n, this.at, 6);
@@ -82,6 +88,11 @@ class Reader {
   u32(): number {
     const n = this.buf.readUInt32BE(this.at);
     this.at += 4;
+    return n;
+  }
+  u40(): number {
+    const n = this.buf.readUIntBE(this.at, 5);
+    this.at += 5;
     return n;
   }
   u48(): number {
@@ -246,44 +257,83 @@ export const uidListEncoding = binary(
 
 // ------------------------------------------------------------------ history
 
-export type EncodedHistoryEntry = (string | number)[];
+type FieldType = "bytes32" | "address" | "uint8" | "uint40";
+const FIELD_BYTES: Record<FieldType, number> = { bytes32: 32, address: 20, uint8: 1, uint40: 5 };
 
-export function encodeHistoryEntry(e: HistoryEntryRecord): EncodedHistoryEntry {
-  const out: EncodedHistoryEntry = [
-    eventKindCode(e.kind),
-    e.blockNumber,
-    e.blockHash,
-    e.transactionHash,
-    e.logIndex,
-    e.timestamp,
-    e.actor,
-    e.headAfter,
-  ];
-  for (const name of deviceEventFieldNames(e.kind)) if (name !== "deviceId") out.push(e.fields[name]!);
-  return out;
+/** Per event kind (code): its fields in ABI order without `head`, deviceId first (it is in the key). */
+const HISTORY_FIELDS = new Map<number, { name: DeviceEventName; fields: { name: string; type: FieldType }[] }>(
+  EVENT_KINDS.flatMap((name, code) => {
+    if (name === "") return [];
+    const fields = eventFragment(name)
+      .inputs.filter((i) => i.name !== "head")
+      .map((i) => ({ name: i.name, type: i.type as FieldType }));
+    for (const f of fields) if (!(f.type in FIELD_BYTES)) throw new Error(`codec: ${name}.${f.name} is ${f.type}`);
+    return [[code, { name, fields }]];
+  }),
+);
+
+/** kind 1 | blockNumber 6 | blockHash 32 | transactionHash 32 | logIndex 4 | timestamp 6 | actor 20 | headAfter 32 */
+const HISTORY_HEADER = 133;
+
+function encodeHistory(e: HistoryEntryRecord): Buffer {
+  const code = eventKindCode(e.kind);
+  const { fields } = HISTORY_FIELDS.get(code)!;
+  let size = HISTORY_HEADER;
+  for (const f of fields) if (f.name !== "deviceId") size += FIELD_BYTES[f.type];
+  const w = new Writer(size);
+  w.u8(code);
+  w.u48(e.blockNumber);
+  w.hex(e.blockHash, 32);
+  w.hex(e.transactionHash, 32);
+  w.u32(e.logIndex);
+  w.u48(e.timestamp);
+  w.hex(e.actor, 20);
+  w.hex(e.headAfter, 32);
+  for (const f of fields) {
+    if (f.name === "deviceId") continue;
+    const v = e.fields[f.name]!;
+    if (f.type === "uint8") w.u8(v as number);
+    else if (f.type === "uint40") w.u40(v as number);
+    else w.hex(v as string, FIELD_BYTES[f.type]);
+  }
+  return w.buf;
 }
 
-export function decodeHistoryEntry(deviceId: string, seq: number, v: EncodedHistoryEntry): HistoryEntryRecord {
-  const kind = EVENT_KINDS[v[0] as number] as DeviceEventName;
-  const fields: Record<string, string | number> = {};
-  let i = 8;
-  for (const name of deviceEventFieldNames(kind)) fields[name] = name === "deviceId" ? deviceId : v[i++]!;
-  return {
-    deviceId,
-    seq,
-    kind,
-    blockNumber: v[1] as number,
-    blockHash: v[2] as string,
-    transactionHash: v[3] as string,
-    logIndex: v[4] as number,
-    timestamp: v[5] as number,
-    actor: v[6] as string,
-    fields,
-    headAfter: v[7] as string,
+/** Decodes an entry without what its key says: deviceId (also in `fields`) is "", seq 0 ({@link withHistoryKey}). */
+function decodeHistory(r: Reader): HistoryEntryRecord {
+  const code = r.u8();
+  const kind = HISTORY_FIELDS.get(code);
+  if (!kind) throw new Error(`codec: unknown event kind ${code} in a history entry`);
+  const e: HistoryEntryRecord = {
+    deviceId: "",
+    seq: 0,
+    kind: kind.name,
+    blockNumber: r.u48(),
+    blockHash: r.hex(32),
+    transactionHash: r.hex(32),
+    logIndex: r.u32(),
+    timestamp: r.u48(),
+    actor: r.address(),
+    fields: {},
+    headAfter: r.hex(32),
   };
+  for (const f of kind.fields) {
+    if (f.name === "deviceId") e.fields.deviceId = "";
+    else if (f.type === "uint8") e.fields[f.name] = r.u8();
+    else if (f.type === "uint40") e.fields[f.name] = r.u40();
+    else if (f.type === "address") e.fields[f.name] = r.address();
+    else e.fields[f.name] = r.hex(32);
+  }
+  return e;
 }
 
-/** Device id and seq of a `hist` key. */
-export function parseHistoryKey(key: string): { deviceId: string; seq: number } {
-  return { deviceId: "0x" + key.slice(0, 64), seq: Number.parseInt(key.slice(64), 16) };
+export const historyEncoding = binary("history", encodeHistory, decodeHistory);
+
+/** Completes a decoded entry with what its `hist` key says: device id and seq. */
+export function withHistoryKey(e: HistoryEntryRecord, key: string): HistoryEntryRecord {
+  const deviceId = "0x" + key.slice(0, 64);
+  e.deviceId = deviceId;
+  e.seq = Number.parseInt(key.slice(64), 16);
+  if ("deviceId" in e.fields) e.fields.deviceId = deviceId;
+  return e;
 }

@@ -17,7 +17,7 @@ import type {
   StoreReader,
 } from "../types";
 import { InvalidCursorError } from "../errors";
-import { decodeHistoryEntry, parseHistoryKey, type EncodedHistoryEntry } from "./codec";
+import { withHistoryKey } from "./codec";
 import { countDevices } from "./counts";
 import { keys, num, type Sub } from "./schema";
 import type { Store } from "./store";
@@ -199,10 +199,7 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
           limit: n + 1,
         })
         .all();
-      const items = rows.map(([k, v]) => {
-        const { seq } = parseHistoryKey(k);
-        return decodeHistoryEntry(id, seq, v as EncodedHistoryEntry);
-      });
+      const items = rows.map(([k, v]) => withHistoryKey(v as HistoryEntryRecord, k));
       const hasNextPage = items.length > n;
       if (hasNextPage) items.length = n;
       return page(

@@ -1,6 +1,6 @@
 /**
  * LevelDB layout of the mirror (schema version 2). One sublevel per entity and per index, each
- * with its value encoding set on the sublevel (codec.ts); string keys built for range scans:
+ * with its value encoding set on the sublevel (codec.ts: binary records, JSON for meta, blk and undo); string keys built for range scans:
  * every number is fixed-width lowercase hex (big-endian), so key order is chain order, and every
  * index lists its devices in device-id order.
  *
@@ -9,7 +9,7 @@
  *   dev        <deviceId:64>                        → DeviceRecord        (binary, codec.ts)
  *   att        <uid:64>                             → AttestationRecord   (binary, codec.ts)
  *   devAtt     <deviceId:64>                        → uid[]  a device's attestations, oldest first (binary)
- *   hist       <deviceId:64><seq:8>                 → EncodedHistoryEntry (JSON array, codec.ts)
+ *   hist       <deviceId:64><seq:8>                 → HistoryEntryRecord  (binary, without device id and seq)
  *   role       <role:64><account:40>                → { block }
  *   byMfr      <manufacturer:40><deviceId:64>       → ""   devices by manufacturer
  *   byStatus   <status:1><deviceId:64>              → ""   devices by status (1 active, 2 suspended, 3 revoked)
@@ -24,7 +24,7 @@
  */
 import { ClassicLevel } from "classic-level";
 import { DEVICE_STATUS } from "../../common/codes";
-import { attestationEncoding, deviceEncoding, uidListEncoding } from "./codec";
+import { attestationEncoding, deviceEncoding, historyEncoding, uidListEncoding } from "./codec";
 
 export const SCHEMA_VERSION = 2;
 
@@ -34,7 +34,7 @@ const ENCODINGS = {
   dev: deviceEncoding,
   att: attestationEncoding,
   devAtt: uidListEncoding,
-  hist: "json",
+  hist: historyEncoding,
   role: "json",
   byMfr: "utf8",
   byStatus: "utf8",

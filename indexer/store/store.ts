@@ -20,7 +20,7 @@ import { ClassicLevel } from "classic-level";
 import { DEFAULT_CACHE_MB } from "../../common/config";
 import { StoreLockedError, StoreSchemaError } from "../errors";
 import type { HistoryEntryRecord, StoreStats } from "../types";
-import { decodeHistoryEntry, parseHistoryKey, type EncodedHistoryEntry } from "./codec";
+import { withHistoryKey } from "./codec";
 import { createRecordCache } from "./cache";
 import { storedCounts } from "./counts";
 import {
@@ -266,12 +266,10 @@ export async function openLevelStore(
         }
       }
       retractedKeys.sort();
-      const values = (await subs.hist.getMany(retractedKeys)) as (EncodedHistoryEntry | undefined)[];
+      const values = (await subs.hist.getMany(retractedKeys)) as (HistoryEntryRecord | undefined)[];
       const retracted: HistoryEntryRecord[] = [];
       values.forEach((v, i) => {
-        if (v === undefined) return;
-        const { deviceId, seq } = parseHistoryKey(retractedKeys[i]!);
-        retracted.push(decodeHistoryEntry(deviceId, seq, v));
+        if (v !== undefined) retracted.push(withHistoryKey(v, retractedKeys[i]!));
       });
       retracted.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
       const writes = w.writes();

@@ -1,8 +1,8 @@
 /**
  * The store writes through abstract-level's public batch() with each operation's sublevel doing
  * the prefixing and the value encoding. This pins the bytes on disk (schema version 2): one
- * sublevel per entity and per index, binary device / attestation / list values laid out as
- * codec.ts says, the tallies in `meta/counts`. Any change of layout must bump SCHEMA_VERSION; a
+ * sublevel per entity and per index, binary device / attestation / list / history values laid
+ * out as codec.ts says, the tallies in `meta/counts`. Any change of layout must bump SCHEMA_VERSION; a
  * store of another version (a v1 store of the former indexer) is refused with a rebuild error.
  */
 import { expect } from "chai";
@@ -11,7 +11,8 @@ import { StoreSchemaError } from "../../indexer";
 import { SCHEMA_VERSION, SUBLEVELS, keys } from "../../indexer/store/schema";
 import { openLevelStore } from "../../indexer/store/store";
 import { createBase, createWriteSet } from "../../indexer/store/writeset";
-import type { AttestationRecord, DeviceRecord } from "../../indexer/types";
+import { withHistoryKey } from "../../indexer/store/codec";
+import type { AttestationRecord, DeviceRecord, HistoryEntryRecord } from "../../indexer/types";
 import { removeTempDirs, tempDir } from "../helpers/indexer-scenario";
 
 const ID = "0x" + "ab".repeat(32);
@@ -49,6 +50,27 @@ const attestation: AttestationRecord = {
   revoked: false,
   blockNumber: 11,
   transactionHash: h("06"),
+};
+
+const entry: HistoryEntryRecord = {
+  deviceId: ID,
+  seq: 2,
+  kind: "Attested",
+  blockNumber: 11,
+  blockHash: h("07"),
+  transactionHash: h("06"),
+  logIndex: 3,
+  timestamp: 1_700_000_050,
+  actor: OFFICER,
+  fields: {
+    deviceId: ID,
+    uid: UID,
+    kind: attestation.kindBytes32,
+    attester: OFFICER,
+    evidenceHash: h("05"),
+    expiresAt: 1_800_000_000,
+  },
+  headAfter: h("08"),
 };
 
 /** Big-endian bytes of `n` in `width` bytes, as hex. */
@@ -97,7 +119,7 @@ describe("indexer: store layout on disk", function () {
     w.put("devAtt", keys.id(ID), [UID]);
     w.put("byMfr", keys.byMfr(MANUFACTURER, ID), "");
     w.put("byStatus", keys.byStatus("REVOKED", ID), "");
-    w.put("hist", keys.hist(ID, 1), [1, 10, "0x01"]);
+    w.put("hist", keys.hist(ID, 2), entry);
     const counts = [[MANUFACTURER, "REVOKED", "plant-1/hvac", 1, [[attestation.kindBytes32, 1]]]];
     w.put("meta", "counts", counts);
     const next = { ...cursor, block: 10, undoFloor: 10 };
@@ -147,7 +169,21 @@ describe("indexer: store layout on disk", function () {
       [`!devAtt!${id}`]: hex(UID),
       [`!byMfr!${hex(MANUFACTURER)}${id}`]: "",
       [`!byStatus!3${id}`]: "",
-      [`!hist!${id}00000001`]: utf8(JSON.stringify([1, 10, "0x01"])),
+      [`!hist!${id}00000002`]: [
+        "07", // Attested
+        be(11, 6),
+        hex(h("07")),
+        hex(h("06")),
+        be(3, 4),
+        be(1_700_000_050, 6),
+        hex(OFFICER),
+        hex(h("08")),
+        hex(UID),
+        hex(attestation.kindBytes32),
+        hex(OFFICER),
+        hex(h("05")),
+        be(1_800_000_000, 5),
+      ].join(""),
     });
 
     // reopened: read from disk (a new, empty cache), and deletes go through the same path
@@ -155,6 +191,9 @@ describe("indexer: store layout on disk", function () {
     expect(await again.getRecord("dev", keys.id(ID))).to.deep.equal(device);
     expect(await again.getRecord("att", keys.id(UID))).to.deep.equal(attestation);
     expect(await again.getRecord("devAtt", keys.id(ID))).to.deep.equal([UID]);
+    // a history entry comes back whole once its key has said the device and seq
+    const [key, value] = (await again.subs.hist.iterator().all())[0] as [string, HistoryEntryRecord];
+    expect(withHistoryKey(value, key)).to.deep.equal(entry);
     const d = createWriteSet(createBase(), { recordUndo: false });
     d.del("byMfr", keys.byMfr(MANUFACTURER, ID));
     d.del("dev", keys.id(ID));

@@ -103,7 +103,7 @@ describe("indexer: a tiny cache answers like a large one", function () {
     const histories = [];
     for (const id of ids) histories.push(await allPages((after) => reader.getHistory(id, 3, after)));
     const lists = [];
-    for (const f of filters()) lists.push([f, await allPages((after) => reader.listDevices(f, 7, after))]);
+    for (const f of filters()) lists.push([f, await allPages((after) => reader.listDevices(f, 29, after))]);
     const { addresses } = chain.actors;
     const roles = [];
     for (const role of [

@@ -15,7 +15,7 @@ export function testSeed(): number {
       throw new Error(`DTL_TEST_SEED must be a non-negative integer, got "${fromEnv}"`);
     chosen = n;
   } else {
-    chosen = Math.floor(Math.random() * 2 ** 32);
+    chosen = crypto.getRandomValues(new Uint32Array(1))[0]!;
   }
   console.log(`    test seed ${chosen} (replay with DTL_TEST_SEED=${chosen})`);
   return chosen;

@@ -122,7 +122,9 @@ function dropPageCache(): string {
 
 /** Raw eth_getLogs over [from, to] in the indexer's range sizes: logs counted, nothing decoded. */
 async function rawGetLogs(url: string, registry: string, from: number, to: number): Promise<number> {
-  const sizer = createRangeSizer();
+  // the indexer's sizes: its defaults, capped by DTL_MAX_BLOCK_RANGE as dtl serve is
+  const maxSpan = process.env.DTL_MAX_BLOCK_RANGE;
+  const sizer = createRangeSizer(maxSpan ? { maxSpan: Number(maxSpan) } : {});
   let logs = 0;
   for (let a = from; a <= to;) {
     const b = Math.min(to, a + sizer.span - 1);
@@ -235,7 +237,11 @@ const post = (url: string, b: string) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: b });
 
 function newRun(chain: ScaleChain, anvil: Anvil): Run {
-  const env: Record<string, string | undefined> = { DTL_CACHE_MB: process.env.DTL_CACHE_MB };
+  // dtl serve runs with a clean environment (no DTL_* from outside) but for these two settings
+  const env: Record<string, string | undefined> = {
+    DTL_CACHE_MB: process.env.DTL_CACHE_MB,
+    DTL_MAX_BLOCK_RANGE: process.env.DTL_MAX_BLOCK_RANGE,
+  };
   return {
     chain,
     anvil,

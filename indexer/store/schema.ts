@@ -1,8 +1,9 @@
 /**
  * LevelDB layout of the mirror (schema version 2). One sublevel per entity and per index, each
- * with its value encoding set on the sublevel (codec.ts: binary records, JSON for meta, blk and undo); string keys built for range scans:
- * every number is fixed-width lowercase hex (big-endian), so key order is chain order, and every
- * index lists its devices in device-id order.
+ * with its value encoding set on the sublevel (codec.ts: binary records; JSON for meta, role, blk
+ * and undo; "" for the indexes); string keys built for range scans: every number is fixed-width
+ * lowercase hex (big-endian), so key order is chain order, and every index lists its devices in
+ * device-id order.
  *
  *   meta       "schema" → SCHEMA_VERSION, "identity" → StoreIdentity, "cursor" → Cursor,
  *              "counts" → the device tallies (counts.ts), written in the batch that changes them

@@ -10,10 +10,12 @@ import path from "node:path";
 import { encodeBytes32String } from "ethers";
 import { ClassicLevel } from "classic-level";
 import type { Deployment } from "../../common/deployment";
+import { DEVICE_STATUS } from "../../common/codes";
 import { SUBLEVELS } from "../../indexer/store/schema";
+import type { DeviceFilter, DeviceRecord } from "../../indexer/types";
 import { MANUFACTURER_ROLE } from "../../common/roles";
 import { startHardhatNode, type NodeHandle } from "./chain";
-import { deployFleetRegistry, testHash, writeFleet, type FleetActors, type FleetResult } from "./fleet";
+import { FLEET_KINDS, deployFleetRegistry, testHash, writeFleet, type FleetActors, type FleetResult } from "./fleet";
 
 export interface FleetChain {
   node: NodeHandle;
@@ -105,4 +107,32 @@ export async function dumpStore(dataDir: string): Promise<{ cursor: unknown; con
   } finally {
     await db.close();
   }
+}
+
+/** The segments the indexer tests register devices in. */
+export const TEST_SEGMENTS = ["plant-1/hvac", "plant-2/door", "plant-3/lab"];
+/** The statuses a device filter may name (DEVICE_STATUS without its zero entry). */
+export const FILTER_STATUSES = DEVICE_STATUS.slice(1) as DeviceRecord["status"][];
+
+/**
+ * Every combination of the filter fields (each may be absent): the given manufacturers, every
+ * status, `TEST_SEGMENTS` and `FLEET_KINDS`, each list extended by `extra` (values that match
+ * nothing, to check empty answers).
+ */
+export function allDeviceFilters(
+  manufacturers: string[],
+  extra: { manufacturers?: string[]; segments?: string[]; kinds?: string[] } = {},
+): DeviceFilter[] {
+  const out: DeviceFilter[] = [];
+  for (const m of [undefined, ...manufacturers, ...(extra.manufacturers ?? [])])
+    for (const status of [undefined, ...FILTER_STATUSES])
+      for (const segment of [undefined, ...TEST_SEGMENTS, ...(extra.segments ?? [])])
+        for (const kind of [undefined, ...FLEET_KINDS, ...(extra.kinds ?? [])])
+          out.push({
+            ...(m && { manufacturer: m }),
+            ...(status && { status }),
+            ...(segment && { segment }),
+            ...(kind && { attestationKind: kind }),
+          });
+  return out;
 }

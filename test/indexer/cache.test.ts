@@ -15,7 +15,6 @@ import { cpSync } from "node:fs";
 import { expect } from "chai";
 import { encodeBytes32String } from "ethers";
 import { ClassicLevel } from "classic-level";
-import { DEVICE_STATUS } from "../../common/codes";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE, attesterRole } from "../../common/roles";
 import { createApi } from "../../api/yoga";
 import { createIndexer, openStore, type Indexer } from "../../indexer";
@@ -29,12 +28,12 @@ import {
   tempDir,
   writeSingleOps,
   type FleetChain,
+  TEST_SEGMENTS,
+  allDeviceFilters,
 } from "../helpers/indexer-scenario";
 import { prng, testSeed } from "../helpers/seed";
 
 const TINY = 4 * 1024;
-const SEGMENTS = ["plant-1/hvac", "plant-2/door", "plant-3/lab"];
-const STATUSES = DEVICE_STATUS.slice(1) as DeviceRecord["status"][];
 
 async function allPages<T>(
   fetch: (after: string | null) => Promise<{
@@ -72,18 +71,7 @@ describe("indexer: a tiny cache answers like a large one", function () {
 
   function filters(): DeviceFilter[] {
     const { manufacturer, manufacturer2 } = chain.actors.addresses;
-    const out: DeviceFilter[] = [];
-    for (const m of [undefined, manufacturer, manufacturer2.toLowerCase()])
-      for (const status of [undefined, ...STATUSES])
-        for (const segment of [undefined, ...SEGMENTS])
-          for (const kind of [undefined, ...FLEET_KINDS])
-            out.push({
-              ...(m && { manufacturer: m }),
-              ...(status && { status }),
-              ...(segment && { segment }),
-              ...(kind && { attestationKind: kind }),
-            });
-    return out;
+    return allDeviceFilters([manufacturer, manufacturer2.toLowerCase()]);
   }
 
   /** Everything a reader answers about the fleet, in one value to compare. */
@@ -163,7 +151,7 @@ describe("indexer: a tiny cache answers like a large one", function () {
         const id = testHash(`cache/new/${next++}`);
         ids.push(id);
         const by = rand() < 0.5 ? reg.manufacturer : reg.manufacturer2;
-        const segment = encodeBytes32String(pick(SEGMENTS));
+        const segment = encodeBytes32String(pick(TEST_SEGMENTS));
         await send(by.getFunction("registerDevice")(id, 1, testHash(`${id}/key`), testHash("fw/cache"), segment));
         continue;
       }

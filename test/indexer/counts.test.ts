@@ -7,15 +7,19 @@
  */
 import { expect } from "chai";
 import { encodeBytes32String } from "ethers";
-import { DEVICE_STATUS } from "../../common/codes";
 import { createIndexer, openStore, type Indexer } from "../../indexer";
 import type { DeviceFilter, DeviceRecord, StoreReader } from "../../indexer/types";
 import { FLEET_KINDS, testHash } from "../helpers/fleet";
-import { removeTempDirs, startFleetChain, tempDir, writeSingleOps, type FleetChain } from "../helpers/indexer-scenario";
+import {
+  TEST_SEGMENTS,
+  allDeviceFilters,
+  removeTempDirs,
+  startFleetChain,
+  tempDir,
+  writeSingleOps,
+  type FleetChain,
+} from "../helpers/indexer-scenario";
 import { prng, testSeed } from "../helpers/seed";
-
-const SEGMENTS = ["plant-1/hvac", "plant-2/door", "plant-3/lab"];
-const STATUSES = DEVICE_STATUS.slice(1) as DeviceRecord["status"][];
 
 interface Snapshot {
   devices: DeviceRecord[];
@@ -51,18 +55,11 @@ describe("indexer: totalCount from counters", function () {
   /** Every filter combination: 4 manufacturers × 4 statuses × 5 segments × 4 kinds. */
   function filters(): DeviceFilter[] {
     const { manufacturer, manufacturer2 } = chain.actors.addresses;
-    const out: DeviceFilter[] = [];
-    for (const m of [undefined, manufacturer, manufacturer2.toLowerCase(), "0x" + "00".repeat(19) + "01"])
-      for (const status of [undefined, ...STATUSES])
-        for (const segment of [undefined, ...SEGMENTS, "nowhere"])
-          for (const kind of [undefined, ...FLEET_KINDS, "unheard-of"])
-            out.push({
-              ...(m && { manufacturer: m }),
-              ...(status && { status }),
-              ...(segment && { segment }),
-              ...(kind && { attestationKind: kind }),
-            });
-    return out;
+    return allDeviceFilters([manufacturer, manufacturer2.toLowerCase()], {
+      manufacturers: ["0x" + "00".repeat(19) + "01"],
+      segments: ["nowhere"],
+      kinds: ["unheard-of"],
+    });
   }
 
   /** Checks every filter's totalCount (and listing) against a brute-force count; returns the counts. */
@@ -108,7 +105,7 @@ describe("indexer: totalCount from counters", function () {
         const id = testHash(`counts/new/${nextId++}`);
         ids.push(id);
         const by = rand() < 0.5 ? reg.manufacturer : reg.manufacturer2;
-        const segment = encodeBytes32String(SEGMENTS[nextId % SEGMENTS.length]!);
+        const segment = encodeBytes32String(TEST_SEGMENTS[nextId % TEST_SEGMENTS.length]!);
         await send(by.getFunction("registerDevice")(id, 1, testHash(`${id}/key`), testHash("fw/counts"), segment));
         continue;
       }

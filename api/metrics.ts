@@ -167,6 +167,7 @@ export function createMetrics(): ApiMetrics {
         listAttestations: time("listAttestations", store.listAttestations.bind(store)),
         getHistory: time("getHistory", store.getHistory.bind(store)),
         hasRole: time("hasRole", store.hasRole.bind(store)),
+        deviceTallies: () => store.deviceTallies(),
         status: () => store.status(),
         storeStats: () => store.storeStats(),
         onChange: (listener) => store.onChange(listener),

@@ -61,6 +61,14 @@ export const resolvers = {
       ctx.snapshot();
       return ctx.state.store.getDevice(id).then((d) => d ?? null);
     },
+    deviceTallies: (_: unknown, __: unknown, ctx: ApiContext) => {
+      const { atBlock } = ctx.snapshot();
+      const tallies = ctx.state.store.deviceTallies().map((t) => ({
+        ...t,
+        keyAlgorithms: t.keyAlgorithms.map(([code, devices]) => ({ keyAlgorithm: keyAlgorithmEnum(code), devices })),
+      }));
+      return { tallies, atBlock };
+    },
     devices: async (
       _: unknown,
       args: {

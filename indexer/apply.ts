@@ -16,7 +16,7 @@ import { decodeShortName } from "../common/ids";
 import { FatalIndexerError, HistoryHeadMismatchError } from "./errors";
 import type { Hashers } from "./hashing";
 import type { BlockHeader, DecodedRange, DeviceEvent, RoleEvent } from "./source";
-import { cloneCounts, storedCounts, tally, type DeviceCounts } from "./store/counts";
+import { cloneCounts, storedCounts, tally, tallyKeyRotation, type DeviceCounts } from "./store/counts";
 import { keys, num, type BlockRecord, type CachedSub, type Cursor, type SubName } from "./store/schema";
 import { createBase, createWriteSet, type Base, type WriteSet } from "./store/writeset";
 import type { AttestationRecord, DeviceRecord, HistoryEntryRecord } from "./types";
@@ -53,7 +53,7 @@ function unrevokedKinds(w: WriteSet, idKey: string): string[] {
   return kinds;
 }
 
-/** Events that change neither a device's tally tuple nor its attestations. */
+/** Events that change neither a device's tally tuple nor its attestations (a rotation moves its algorithm only). */
 const UNCOUNTED = new Set<DeviceEvent["name"]>(["FirmwareUpdated", "KeyRotated"]);
 
 export interface ApplyContext {
@@ -113,6 +113,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
     case "KeyRotated":
       if (!prev) throw missing();
       next = { ...prev, keyAlgorithm: f.keyAlgorithm as number, keyHash: f.keyHash as string, ...touched };
+      if (next.keyAlgorithm !== prev.keyAlgorithm) tallyKeyRotation(ctx.counts, prev, next.keyAlgorithm);
       break;
     case "DeviceSuspended":
       if (!prev) throw missing();
@@ -327,7 +328,7 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
       const e = range.events[i]!;
       if (e.type === "device") {
         entries.push(applyDeviceEvent(ctx, e));
-        if (!UNCOUNTED.has(e.name)) countsChanged = true;
+        if (!UNCOUNTED.has(e.name) || e.name === "KeyRotated") countsChanged = true;
       } else applyRoleEvent(w, e);
     }
     if (range.window && countsChanged) {

@@ -210,6 +210,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     getDevice: (id) => need().getDevice(id),
     getDevices: (ids) => need().getDevices(ids),
     listDevices: (f, n, a) => need().listDevices(f, n, a),
+    deviceTallies: () => need().deviceTallies(),
     getAttestation: (uid) => need().getAttestation(uid),
     listAttestations: (id) => need().listAttestations(id),
     getHistory: (id, n, a) => need().getHistory(id, n, a),

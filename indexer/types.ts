@@ -166,11 +166,24 @@ export interface StoreStats {
   diskBytes: number;
 }
 
+/** Devices of one (manufacturer, status, segment) tuple, as the store tallies them (store/counts.ts). */
+export interface DeviceTallyRecord {
+  /** Lowercase 0x address. */
+  manufacturer: string;
+  status: DeviceRecord["status"];
+  segment: string;
+  devices: number;
+  /** Key algorithm code → devices of the tuple holding a key of it, ascending by code. */
+  keyAlgorithms: [number, number][];
+}
+
 export interface StoreReader {
   getDevice(id: string): Promise<DeviceRecord | undefined>;
   /** Same order as `ids`; undefined where unknown. */
   getDevices(ids: readonly string[]): Promise<(DeviceRecord | undefined)[]>;
   listDevices(filter: DeviceFilter, first: number, after?: string | null): Promise<Page<DeviceRecord>>;
+  /** Every non-empty tally, from the counters (O(tuples), never a scan), of the state `status()` describes. */
+  deviceTallies(): DeviceTallyRecord[];
   getAttestation(uid: string): Promise<AttestationRecord | undefined>;
   /** All attestations of a device, oldest first. */
   listAttestations(deviceId: string): Promise<AttestationRecord[]>;

@@ -2,7 +2,8 @@
  * Device counts for `totalCount`, kept as the state changes instead of counted by a scan.
  *
  * Devices are tallied by the tuple of their filterable attributes (manufacturer, status,
- * segment), and per tuple by each attestation kind they hold unrevoked. A count for any
+ * segment), and per tuple by each attestation kind they hold unrevoked and by key algorithm (for
+ * the console's overview: `deviceTallies`). A count for any
  * DeviceFilter is then a sum over the tallies whose tuple matches: O(T) for T distinct tuples
  * (manufacturers × 3 statuses × segments — tens to hundreds, however many devices there are),
  * never O(devices).
@@ -25,6 +26,15 @@ export interface DeviceTally {
   devices: number;
   /** kindBytes32 (lowercase) → devices of this tuple holding ≥ 1 unrevoked attestation of it. */
   kinds: Map<string, number>;
+  /** Key algorithm code → devices of this tuple whose current key is of it (they sum to `devices`). */
+  algorithms: Map<number, number>;
+}
+
+/** Adds `sign` to `map[key]`, dropping the entry at zero. */
+function bump<K>(map: Map<K, number>, key: K, sign: number): void {
+  const n = (map.get(key) ?? 0) + sign;
+  if (n === 0) map.delete(key);
+  else map.set(key, n);
 }
 
 /**
@@ -55,21 +65,30 @@ export function tally(counts: DeviceCounts, d: DeviceRecord, kinds: readonly str
       segment: d.segment,
       devices: 0,
       kinds: new Map(),
+      algorithms: new Map(),
     };
     bySegment.set(d.segment, t);
   }
   t.devices += sign;
-  for (const k of kinds) {
-    const n = (t.kinds.get(k) ?? 0) + sign;
-    if (n === 0) t.kinds.delete(k);
-    else t.kinds.set(k, n);
-  }
+  for (const k of kinds) bump(t.kinds, k, sign);
+  bump(t.algorithms, d.keyAlgorithm, sign);
   if (t.devices < 0)
     throw new Error(`internal: device count below zero for ${JSON.stringify([d.manufacturer, d.status, d.segment])}`);
   if (t.devices > 0) return;
   bySegment.delete(d.segment);
   if (bySegment.size === 0) byStatus.delete(d.status);
   if (byStatus.size === 0) counts.delete(d.manufacturer);
+}
+
+/**
+ * A key rotation of a counted device (`d` as it was): its tuple stays, its algorithm moves. A
+ * rotation leaves status and attestations alone, so the apply step does not take the device out.
+ */
+export function tallyKeyRotation(counts: DeviceCounts, d: DeviceRecord, keyAlgorithm: number): void {
+  const t = counts.get(d.manufacturer)?.get(d.status)?.get(d.segment);
+  if (!t) throw new Error(`internal: no tally for ${JSON.stringify([d.manufacturer, d.status, d.segment])}`);
+  bump(t.algorithms, d.keyAlgorithm, -1);
+  bump(t.algorithms, keyAlgorithm, 1);
 }
 
 /** Every tally (for a count, or to persist them). */
@@ -89,8 +108,11 @@ export function countDevices(counts: DeviceCounts, f: CountFilter): number {
   return n;
 }
 
-/** A tally as `meta/counts` stores it: [manufacturer as the records spell it, status, segment, devices, [kind, n][]]. */
-export type StoredTally = [string, DeviceRecord["status"], string, number, [string, number][]];
+/**
+ * A tally as `meta/counts` stores it: [manufacturer as the records spell it, status, segment,
+ * devices, [kind, n][], [key algorithm, n][]].
+ */
+export type StoredTally = [string, DeviceRecord["status"], string, number, [string, number][], [number, number][]];
 
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -109,6 +131,7 @@ export function storedCounts(counts: DeviceCounts): StoredTally[] {
           segment,
           t.devices,
           [...t.kinds].sort((a, b) => byText(a[0], b[0])),
+          [...t.algorithms].sort((a, b) => a[0] - b[0]),
         ]);
   return out.sort((a, b) => byText(a[0], b[0]) || byText(a[1], b[1]) || byText(a[2], b[2]));
 }
@@ -116,7 +139,7 @@ export function storedCounts(counts: DeviceCounts): StoredTally[] {
 /** The tallies of a `meta/counts` value (undefined: none yet). */
 export function loadCounts(stored: readonly StoredTally[] | undefined): DeviceCounts {
   const counts: DeviceCounts = new Map();
-  for (const [manufacturer, status, segment, devices, kinds] of stored ?? []) {
+  for (const [manufacturer, status, segment, devices, kinds, algorithms] of stored ?? []) {
     let byStatus = counts.get(manufacturer);
     if (!byStatus) counts.set(manufacturer, (byStatus = new Map()));
     let bySegment = byStatus.get(status);
@@ -127,6 +150,7 @@ export function loadCounts(stored: readonly StoredTally[] | undefined): DeviceCo
       segment,
       devices,
       kinds: new Map(kinds),
+      algorithms: new Map(algorithms),
     });
   }
   return counts;

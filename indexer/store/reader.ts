@@ -18,7 +18,7 @@ import type {
 } from "../types";
 import { InvalidCursorError } from "../errors";
 import { withHistoryKey } from "./codec";
-import { countDevices } from "./counts";
+import { countDevices, tallies } from "./counts";
 import { keys, num, type Sub } from "./schema";
 import type { Store } from "./store";
 
@@ -209,6 +209,14 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
         totalCount,
       );
     },
+    deviceTallies: () =>
+      [...tallies(state().counts)].map((t) => ({
+        manufacturer: t.manufacturer,
+        status: t.status,
+        segment: t.segment,
+        devices: t.devices,
+        keyAlgorithms: [...t.algorithms].sort((a, b) => a[0] - b[0]),
+      })),
     async hasRole(role, account) {
       if (!/^0x[0-9a-fA-F]{64}$/.test(role) || !/^0x[0-9a-fA-F]{40}$/.test(account)) return false;
       return state().roles.has(keys.role(role, account));

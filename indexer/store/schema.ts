@@ -1,5 +1,5 @@
 /**
- * LevelDB layout of the mirror (schema version 2). One sublevel per entity and per index, each
+ * LevelDB layout of the mirror (schema version 3: the tallies count key algorithms). One sublevel per entity and per index, each
  * with its value encoding set on the sublevel (codec.ts: binary records; JSON for meta, role, blk
  * and undo; "" for the indexes); string keys built for range scans: every number is fixed-width
  * lowercase hex (big-endian), so key order is chain order, and every index lists its devices in
@@ -27,7 +27,7 @@ import { ClassicLevel } from "classic-level";
 import { DEVICE_STATUS } from "../../common/codes";
 import { attestationEncoding, deviceEncoding, historyEncoding, uidListEncoding } from "./codec";
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Sublevel name → value encoding. */
 const ENCODINGS = {

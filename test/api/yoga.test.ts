@@ -399,6 +399,49 @@ describe("api over the real indexer (yoga.fetch)", function () {
       expect(await count(`{ attestationKind: "firmware" }`)).to.be.at.least(fleet.attested.length);
     });
 
+    it("deviceTallies: every (manufacturer, status, segment) with its key algorithms, summing to the filtered counts", async function () {
+      type Tally = {
+        manufacturer: string;
+        status: string;
+        segment: string;
+        devices: number;
+        keyAlgorithms: { keyAlgorithm: string; devices: number }[];
+      };
+      const r = await gql<{ deviceTallies: { atBlock: number; tallies: Tally[] }; devices: { totalCount: number } }>(
+        api,
+        `{ deviceTallies { atBlock tallies { manufacturer status segment devices keyAlgorithms { keyAlgorithm devices } } }
+           devices(first: 0) { totalCount } }`,
+      );
+      expect(r.errors, JSON.stringify(r.errors)).to.equal(undefined);
+      const { tallies, atBlock } = r.data!.deviceTallies;
+      expect(atBlock).to.be.greaterThan(0);
+      const sum = (ts: Tally[]) => ts.reduce((n, t) => n + t.devices, 0);
+      expect(sum(tallies)).to.equal(r.data!.devices.totalCount);
+      for (const t of tallies) {
+        expect(t.manufacturer).to.match(/^0x[0-9a-fA-F]{40}$/);
+        expect(t.keyAlgorithms.reduce((n, a) => n + a.devices, 0)).to.equal(t.devices);
+      }
+      // each grouping equals the filtered totalCount
+      const groups: [string, (t: Tally) => boolean][] = [
+        ["{ status: REVOKED }", (t) => t.status === "REVOKED"],
+        ["{ status: SUSPENDED }", (t) => t.status === "SUSPENDED"],
+        ['{ segment: "plant-2/door" }', (t) => t.segment === "plant-2/door"],
+        [
+          `{ manufacturer: "${fx.actors.addresses.manufacturer2}" }`,
+          (t) => t.manufacturer.toLowerCase() === fx.actors.addresses.manufacturer2.toLowerCase(),
+        ],
+      ];
+      for (const [filter, pick] of groups) {
+        const c = await gql<{ devices: { totalCount: number } }>(
+          api,
+          `{ devices(first: 0, filter: ${filter}) { totalCount } }`,
+        );
+        expect(sum(tallies.filter(pick)), filter).to.equal(c.data!.devices.totalCount);
+      }
+      const algorithms = new Set(tallies.flatMap((t) => t.keyAlgorithms.map((a) => a.keyAlgorithm)));
+      expect(algorithms.has("SECP256K1") || algorithms.has("ED25519") || algorithms.has("P256")).to.equal(true);
+    });
+
     it("indexerStatus reports the chain, registry, blocks, lag and digest", async () => {
       const r = await gql<{ indexerStatus: Record<string, unknown> }>(
         api,

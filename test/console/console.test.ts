@@ -98,7 +98,7 @@ describe("console (headless Chromium, offline)", function () {
     });
   });
 
-  it("the overview shows the demo fleet's counts by status and the indexer's block and digest", async function () {
+  it("the overview shows the demo fleet's counts by status, segment, manufacturer and key algorithm, and the indexer's block and digest", async function () {
     const { indexerStatus } = await api<{ indexerStatus: { digest: string } }>("{ indexerStatus { digest } }");
     await visit("", "overview", async ({ page }) => {
       await page.locator("#status-counts").waitFor();
@@ -111,6 +111,23 @@ describe("console (headless Chromium, offline)", function () {
       );
       await page.locator("#indexer-status").getByText(indexerStatus.digest).waitFor();
       await page.locator(".chart canvas").waitFor();
+      // by segment, manufacturer and key algorithm: each row as a brute-force count over the devices
+      const { devices } = await api<{
+        devices: { edges: { node: { segment: string; manufacturer: string; keyAlgorithm: string } }[] };
+      }>("{ devices(first: 500) { edges { node { segment manufacturer keyAlgorithm } } } }");
+      const nodes = devices.edges.map((e) => e.node);
+      for (const [table, key] of [
+        ["segment-counts", (d: (typeof nodes)[number]) => d.segment],
+        ["manufacturer-counts", (d: (typeof nodes)[number]) => d.manufacturer],
+        ["algorithm-counts", (d: (typeof nodes)[number]) => d.keyAlgorithm],
+      ] as const) {
+        const expected = new Map<string, string>();
+        for (const d of nodes) expected.set(key(d), String(Number(expected.get(key(d)) ?? 0) + 1));
+        const shown = new Map<string, string>();
+        for (const row of await page.locator(`#${table} tbody tr[data-key]`).all())
+          shown.set((await row.getAttribute("data-key"))!, (await row.locator("td.n").textContent())!);
+        expect([table, Object.fromEntries(shown)]).to.deep.equal([table, Object.fromEntries(expected)]);
+      }
     });
   });
 

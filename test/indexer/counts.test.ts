@@ -2,7 +2,7 @@
  * `totalCount` comes from counters the store keeps as its state changes (indexer/store/counts.ts).
  * Here the counts for every combination of DeviceFilter fields must equal a brute-force count
  * over the device records and their attestations — on a mixed fleet, after random suspensions,
- * reinstatements, revocations, attestations and new registrations (seeded, DTL_TEST_SEED
+ * reinstatements, revocations, attestations, key rotations and new registrations (seeded, DTL_TEST_SEED
  * replays), after a reorg that replaces such a block range, and after a restart.
  */
 import { expect } from "chai";
@@ -82,12 +82,28 @@ describe("indexer: totalCount from counters", function () {
       counts.set(JSON.stringify(f), expected);
     }
     expect(wrong, wrong.slice(0, 5).join("\n")).to.deep.equal([]);
+    // the overview's tallies: every (manufacturer, status, segment, key algorithm) counted by brute force
+    const byTuple = new Map<string, number>();
+    for (const d of devices) {
+      const k = JSON.stringify([d.manufacturer.toLowerCase(), d.status, d.segment, d.keyAlgorithm]);
+      byTuple.set(k, (byTuple.get(k) ?? 0) + 1);
+    }
+    const tallied = new Map<string, number>();
+    for (const t of reader.deviceTallies()) {
+      expect(
+        t.keyAlgorithms.reduce((n, [, c]) => n + c, 0),
+        JSON.stringify(t),
+      ).to.equal(t.devices);
+      for (const [alg, n] of t.keyAlgorithms)
+        tallied.set(JSON.stringify([t.manufacturer, t.status, t.segment, alg]), n);
+    }
+    expect(Object.fromEntries(tallied)).to.deep.equal(Object.fromEntries(byTuple));
     return counts;
   }
 
   /**
    * `n` operations on distinct random devices, valid for the state `s`. The kind of operation
-   * cycles (register, suspend, revoke, attest iec62443, attest or revoke an attestation), so every
+   * cycles (register, suspend, revoke, attest iec62443, rotate the key, attest or revoke an attestation), so every
    * round makes each kind of change; which device, and a suspended device's fate, are random.
    * Returns the last block.
    */
@@ -101,7 +117,7 @@ describe("indexer: totalCount from counters", function () {
     };
     for (let i = 0; i < n; i++) {
       const d = pick(live);
-      if (i % 5 === 0 || chosen.has(d.id)) {
+      if (i % 6 === 0 || chosen.has(d.id)) {
         const id = testHash(`counts/new/${nextId++}`);
         ids.push(id);
         const by = rand() < 0.5 ? reg.manufacturer : reg.manufacturer2;
@@ -118,10 +134,15 @@ describe("indexer: totalCount from counters", function () {
         await send(
           rand() < 0.6 ? officer.getFunction("reinstateDevice")(d.id) : officer.getFunction("revokeDevice")(d.id, 2),
         );
-      } else if (i % 5 === 1) await send(reg.officer.getFunction("suspendDevice")(d.id, 7));
-      else if (i % 5 === 2) await send(reg.officer.getFunction("revokeDevice")(d.id, 1));
-      else if (i % 5 === 3) await attest("iec62443");
-      else if (heldUids.length === 0 || rand() < 0.5) await attest(pick(FLEET_KINDS));
+      } else if (i % 6 === 1) await send(reg.officer.getFunction("suspendDevice")(d.id, 7));
+      else if (i % 6 === 2) await send(reg.officer.getFunction("revokeDevice")(d.id, 1));
+      else if (i % 6 === 3) await attest("iec62443");
+      else if (i % 6 === 4) {
+        // a key rotation moves the device to another algorithm's count (any of 1..6, maybe the same)
+        const own = d.manufacturer.toLowerCase() === chain.actors.addresses.manufacturer.toLowerCase();
+        const by = own ? reg.manufacturer : reg.manufacturer2;
+        await send(by.getFunction("rotateKey")(d.id, 1 + Math.floor(rand() * 6), testHash(`counts/key/${i}/${d.id}`)));
+      } else if (heldUids.length === 0 || rand() < 0.5) await attest(pick(FLEET_KINDS));
       else await send(reg.attester.getFunction("revokeAttestation")(d.id, pick(heldUids), 4));
     }
     return block;

@@ -1,6 +1,6 @@
 /**
  * The store writes through abstract-level's public batch() with each operation's sublevel doing
- * the prefixing and the value encoding. This pins the bytes on disk (schema version 2): one
+ * the prefixing and the value encoding. This pins the bytes on disk (schema version 3): one
  * sublevel per entity and per index, binary device / attestation / list / history values laid
  * out as codec.ts says, the tallies in `meta/counts`. Any change of layout must bump SCHEMA_VERSION; a
  * store of another version (a v1 store of the former indexer) is refused with a rebuild error.
@@ -108,8 +108,8 @@ describe("indexer: store layout on disk", function () {
     ]);
   });
 
-  it("writes `!<sublevel>!<key>` → the encodings schema version 2 and codec.ts describe", async function () {
-    expect(SCHEMA_VERSION).to.equal(2);
+  it("writes `!<sublevel>!<key>` → the encodings schema version 3 and codec.ts describe", async function () {
+    expect(SCHEMA_VERSION).to.equal(3);
     const dir = tempDir();
     const store = await openLevelStore(dir);
     await store.initialize(identity, cursor);
@@ -120,7 +120,7 @@ describe("indexer: store layout on disk", function () {
     w.put("byMfr", keys.byMfr(MANUFACTURER, ID), "");
     w.put("byStatus", keys.byStatus("REVOKED", ID), "");
     w.put("hist", keys.hist(ID, 2), entry);
-    const counts = [[MANUFACTURER, "REVOKED", "plant-1/hvac", 1, [[attestation.kindBytes32, 1]]]];
+    const counts = [[MANUFACTURER, "REVOKED", "plant-1/hvac", 1, [[attestation.kindBytes32, 1]], [[3, 1]]]];
     w.put("meta", "counts", counts);
     const next = { ...cursor, block: 10, undoFloor: 10 };
     await store.commitRange({ w, cursor: next, blocks: new Map(), undo: new Map(), pruneBelow: 0 });

@@ -1,6 +1,7 @@
 /**
- * Fleet overview: devices by status (from the API's counters: `totalCount`, never a scan), the
- * indexer's status, and revocations and suspensions over time (uPlot).
+ * Fleet overview: devices by status, segment, manufacturer and key algorithm (one `deviceTallies`
+ * query: the API's counters, never a scan), the indexer's status, and revocations and suspensions
+ * over time (uPlot).
  */
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
@@ -12,9 +13,8 @@ const STATUSES = ["ACTIVE", "SUSPENDED", "REVOKED"] as const;
 /** Devices per status list the chart reads (one page each). */
 const TIMELINE_PAGE = 500;
 
-const COUNTS = `{
-  all: devices(first: 0) { totalCount atBlock }
-  ${STATUSES.map((s) => `${s}: devices(filter: { status: ${s} }, first: 0) { totalCount }`).join("\n  ")}
+const TALLIES = `{
+  deviceTallies { atBlock tallies { manufacturer status segment devices keyAlgorithms { keyAlgorithm devices } } }
 }`;
 
 const TIMELINE = `{
@@ -22,10 +22,73 @@ const TIMELINE = `{
   suspended: devices(filter: { status: SUSPENDED }, first: ${TIMELINE_PAGE}) { totalCount edges { node { suspension { at } } } }
 }`;
 
-type Counts = { all: { totalCount: number; atBlock: number } } & Record<
-  (typeof STATUSES)[number],
-  { totalCount: number }
->;
+interface Tally {
+  manufacturer: string;
+  status: (typeof STATUSES)[number];
+  segment: string;
+  devices: number;
+  keyAlgorithms: { keyAlgorithm: string; devices: number }[];
+}
+interface Tallies {
+  deviceTallies: { atBlock: number; tallies: Tally[] };
+}
+
+/** Devices per key (most first, then by key), summed over the tallies. */
+function groupBy(tallies: readonly Tally[], key: (t: Tally) => string): [string, number][] {
+  const m = new Map<string, number>();
+  for (const t of tallies) m.set(key(t), (m.get(key(t)) ?? 0) + t.devices);
+  return [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+}
+
+function byKeyAlgorithm(tallies: readonly Tally[]): [string, number][] {
+  const m = new Map<string, number>();
+  for (const t of tallies)
+    for (const a of t.keyAlgorithms) m.set(a.keyAlgorithm, (m.get(a.keyAlgorithm) ?? 0) + a.devices);
+  return [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+}
+
+/** One breakdown as a table: a row per group with its count, share bar and (when given) a link to the devices. */
+function Breakdown(props: {
+  id: string;
+  title: string;
+  column: string;
+  rows: [string, number][];
+  total: number;
+  label?: (key: string) => unknown;
+  href?: (key: string) => string;
+  barClass?: (key: string) => string;
+}) {
+  const { rows, total } = props;
+  return html`<section aria-labelledby=${`${props.id}-title`} class="breakdown">
+    <h2 id=${`${props.id}-title`}>${props.title}</h2>
+    <table class="counts" id=${props.id}>
+      ${tableHead([props.column, "devices", "share"])}
+      <tbody>
+        ${rows.map(
+          ([k, n]) =>
+            html`<tr data-key=${k}>
+              <th scope="row">
+                ${props.href ? html`<a href=${props.href(k)}>${props.label?.(k) ?? (k || "–")}</a>` : (props.label?.(k) ?? (k || "–"))}
+              </th>
+              <td class="n">${num(n)}</td>
+              <td>
+                <span
+                  class=${`bar ${props.barClass?.(k) ?? ""}`}
+                  style=${`width:${total ? (100 * n) / total : 0}%`}
+                ></span>
+              </td>
+            </tr>`,
+        )}
+        ${
+          rows.length === 0 &&
+          html`<tr>
+            <td colspan="3">No devices yet.</td>
+          </tr>`
+        }
+      </tbody>
+    </table>
+  </section>`;
+}
 interface Timeline {
   revoked: { totalCount: number; edges: { node: { revocation: { at: string } | null } }[] };
   suspended: { totalCount: number; edges: { node: { suspension: { at: string } | null } }[] };
@@ -76,15 +139,17 @@ function Chart({ data }: { data: Timeline }) {
 }
 
 export function Overview({ status }: { status?: IndexerStatus }) {
-  const [counts, setCounts] = useState<Counts>();
+  const [counts, setCounts] = useState<Tallies["deviceTallies"]>();
   const [timeline, setTimeline] = useState<Timeline>();
   const [error, setError] = useState<unknown>();
   const block = status?.indexedBlock;
   useEffect(() => {
-    gql<Counts>(COUNTS).then(setCounts, setError);
+    gql<Tallies>(TALLIES).then((r) => setCounts(r.deviceTallies), setError);
     gql<Timeline>(TIMELINE).then(setTimeline, setError);
   }, [block]);
-  const total = counts?.all.totalCount ?? 0;
+  const tallies = counts?.tallies ?? [];
+  const total = tallies.reduce((n, t) => n + t.devices, 0);
+  const byStatus = new Map(groupBy(tallies, (t) => t.status));
   return html`<h1>Fleet overview</h1>
     <${ErrorBox} error=${error} />
     <section aria-labelledby="by-status">
@@ -98,11 +163,11 @@ export function Overview({ status }: { status?: IndexerStatus }) {
                     (s) =>
                       html`<tr data-status=${s}>
                         <th scope="row"><a href=${`#/devices?status=${s}`}>${s}</a></th>
-                        <td class="n">${num(counts[s].totalCount)}</td>
+                        <td class="n">${num(byStatus.get(s) ?? 0)}</td>
                         <td>
                           <span
                             class=${`bar ${s.toLowerCase()}`}
-                            style=${`width:${total ? (100 * counts[s].totalCount) / total : 0}%`}
+                            style=${`width:${total ? (100 * (byStatus.get(s) ?? 0)) / total : 0}%`}
                           ></span>
                         </td>
                       </tr>`,
@@ -114,10 +179,40 @@ export function Overview({ status }: { status?: IndexerStatus }) {
                   </tr>
                 </tbody>
               </table>
-              <p class="note">Counted by the index at block ${num(counts.all.atBlock)}.</p>`
+              <p class="note">Counted by the index at block ${num(counts.atBlock)}.</p>`
           : !error && html`<p>Loading…</p>`
       }
     </section>
+    ${
+      counts &&
+      html`<div class="breakdowns">
+        <${Breakdown}
+          id="segment-counts"
+          title="By segment"
+          column="segment"
+          rows=${groupBy(tallies, (t) => t.segment)}
+          total=${total}
+          href=${(k: string) => `#/devices?segment=${encodeURIComponent(k)}`}
+        />
+        <${Breakdown}
+          id="manufacturer-counts"
+          title="By manufacturer"
+          column="manufacturer"
+          rows=${groupBy(tallies, (t) => t.manufacturer)}
+          total=${total}
+          label=${(k: string) => short(k)}
+          href=${(k: string) => `#/devices?manufacturer=${k}`}
+        />
+        <${Breakdown}
+          id="algorithm-counts"
+          title="By key algorithm"
+          column="key algorithm"
+          rows=${byKeyAlgorithm(tallies)}
+          total=${total}
+          barClass=${(k: string) => (k.includes("ML_DSA") ? "pq" : "")}
+        />
+      </div>`
+    }
     <section aria-labelledby="over-time">
       <h2 id="over-time">Revocations and suspensions over time</h2>
       ${timeline && html`<${Chart} data=${timeline} />`}

@@ -13,7 +13,8 @@ const MAX_CURSOR_LENGTH = 256;
 export interface Connection<T> {
   edges: { cursor: string; node: T }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  totalCount: number;
+  /** Absent where the store cannot count without a scan. */
+  totalCount?: number;
 }
 
 const notOurs = (field: string) => badInput(field, "is not a cursor this API issued");
@@ -23,10 +24,10 @@ export async function readConnection<T>(
   field: string,
   first: number,
   after: string | null | undefined,
-  read: (first: number, after: string | null) => Promise<Page<T>>,
+  read: (first: number, after: string | null) => Promise<Page<T> | Omit<Page<T>, "totalCount">>,
 ): Promise<Connection<T>> {
   if (after != null && (after === "" || after.length > MAX_CURSOR_LENGTH)) throw notOurs(field);
-  let page: Page<T>;
+  let page: Page<T> | Omit<Page<T>, "totalCount">;
   try {
     page = await read(first, after ?? null);
   } catch (err) {
@@ -37,6 +38,6 @@ export async function readConnection<T>(
   return {
     edges: page.items.map((node, i) => ({ node, cursor: page.cursors[i]! })),
     pageInfo: { hasNextPage: page.hasNextPage, endCursor: page.endCursor ?? after ?? null },
-    totalCount: page.totalCount,
+    ...("totalCount" in page && { totalCount: page.totalCount }),
   };
 }

@@ -18,6 +18,7 @@ export const STORE_READS = [
   "listDevices",
   "getAttestation",
   "listAttestations",
+  "listExpiringAttestations",
   "getHistory",
   "hasRole",
 ] as const satisfies readonly (keyof StoreReader)[];
@@ -165,6 +166,7 @@ export function createMetrics(): ApiMetrics {
         listDevices: time("listDevices", store.listDevices.bind(store)),
         getAttestation: time("getAttestation", store.getAttestation.bind(store)),
         listAttestations: time("listAttestations", store.listAttestations.bind(store)),
+        listExpiringAttestations: time("listExpiringAttestations", store.listExpiringAttestations.bind(store)),
         getHistory: time("getHistory", store.getHistory.bind(store)),
         hasRole: time("hasRole", store.hasRole.bind(store)),
         deviceTallies: () => store.deviceTallies(),

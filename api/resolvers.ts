@@ -99,6 +99,21 @@ export const resolvers = {
       );
       return { ...conn, atBlock: ctx.snapshot().atBlock };
     },
+    expiringAttestations: async (
+      _: unknown,
+      args: { before: Date; from?: Date | null; first?: number; after?: string | null },
+      ctx: ApiContext,
+    ) => {
+      const first = pageSize(ctx, "first", args.first);
+      ctx.snapshot();
+      // the registry's expiresAt is a uint40 of unix seconds: a bound past it asks for everything
+      const seconds = (d: Date) => Math.min(2 ** 40 - 1, Math.max(0, Math.ceil(d.getTime() / 1000)));
+      const from = args.from != null ? seconds(args.from) : Math.floor(Date.now() / 1000);
+      const conn = await readConnection("after", first, args.after, (n, after) =>
+        ctx.state.store.listExpiringAttestations(from, seconds(args.before), n, after),
+      );
+      return { ...conn, atBlock: ctx.snapshot().atBlock };
+    },
     attestation: (_: unknown, { id }: { id: string }, ctx: ApiContext) => {
       ctx.snapshot();
       return ctx.state.store.getAttestation(id).then((a) => a ?? null);

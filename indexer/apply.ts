@@ -171,6 +171,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
       // a new list: the one read may be the cache's, which is never changed in place
       w.put("devAtt", idKey, [...attestationsOf(w, idKey), uid]);
       w.put("byKind", keys.byKind(att.kindBytes32) + idKey, "");
+      if (att.expiresAt > 0) w.put("byExpiry", keys.byExpiry(att.expiresAt, uid), "");
       break;
     }
     case "AttestationRevoked": {
@@ -192,6 +193,7 @@ export function applyDeviceEvent(ctx: ApplyContext, e: DeviceEvent): HistoryEntr
       });
       if (!unrevokedOfKind(w, e.deviceId, att.kindBytes32, attestationsOf(w, idKey)))
         w.del("byKind", keys.byKind(att.kindBytes32) + idKey);
+      if (att.expiresAt > 0) w.del("byExpiry", keys.byExpiry(att.expiresAt, uid));
       break;
     }
   }

@@ -213,6 +213,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     deviceTallies: () => need().deviceTallies(),
     getAttestation: (uid) => need().getAttestation(uid),
     listAttestations: (id) => need().listAttestations(id),
+    listExpiringAttestations: (from, to, n, a) => need().listExpiringAttestations(from, to, n, a),
     getHistory: (id, n, a) => need().getHistory(id, n, a),
     hasRole: (r, a) => need().hasRole(r, a),
     storeStats: () => need().storeStats(),

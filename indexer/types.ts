@@ -185,6 +185,16 @@ export interface StoreReader {
   /** Every non-empty tally, from the counters (O(tuples), never a scan), of the state `status()` describes. */
   deviceTallies(): DeviceTallyRecord[];
   getAttestation(uid: string): Promise<AttestationRecord | undefined>;
+  /**
+   * Unrevoked attestations whose expiry lies in [from, to) (unix seconds), soonest first (then by
+   * uid); a page with no totalCount (counting would be a scan).
+   */
+  listExpiringAttestations(
+    from: number,
+    to: number,
+    first: number,
+    after?: string | null,
+  ): Promise<Omit<Page<AttestationRecord>, "totalCount">>;
   /** All attestations of a device, oldest first. */
   listAttestations(deviceId: string): Promise<AttestationRecord[]>;
   /** A device's history in order (seq ascending). */

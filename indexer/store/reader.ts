@@ -47,8 +47,11 @@ function cursorCodec(name: string, tag: string, shape: RegExp) {
 }
 const deviceCursor = cursorCodec("device", "d", /^[0-9a-f]{64}$/);
 const historyCursor = cursorCodec("history", "h", /^[0-9a-f]{8}$/);
+const expiryCursor = cursorCodec("expiry", "e", /^[0-9a-f]{74}$/);
 
 const norm = (hex: string) => hex.toLowerCase();
+/** The largest expiresAt the registry can hold (uint40). */
+const MAX_EXPIRY = 2 ** 40 - 1;
 
 function pageSize(first: number): number {
   if (!Number.isInteger(first) || first < 0) throw new RangeError(`first must be a non-negative integer, got ${first}`);
@@ -208,6 +211,37 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
         hasNextPage,
         totalCount,
       );
+    },
+    async listExpiringAttestations(from, to, first, after) {
+      const n = pageSize(first);
+      const afterKey = expiryCursor.decode(after);
+      for (const [name, t] of [
+        ["from", from],
+        ["to", to],
+      ] as const)
+        if (!Number.isInteger(t) || t < 0 || t > MAX_EXPIRY)
+          throw new RangeError(`${name} must be unix seconds, got ${t}`);
+      if (to <= from) return { items: [], cursors: [], endCursor: null, hasNextPage: false };
+      const start = keys.byExpiry(from);
+      const uids = await store.subs.byExpiry
+        .keys({
+          ...(afterKey !== undefined && afterKey >= start ? { gt: afterKey } : { gte: start }),
+          lt: keys.byExpiry(to),
+          limit: n + 1,
+        })
+        .all();
+      const hasNextPage = uids.length > n;
+      if (hasNextPage) uids.length = n;
+      const found = await store.getRecords<AttestationRecord>(
+        "att",
+        uids.map((k) => k.slice(10)),
+      );
+      const items = found.map((a, i) => {
+        if (!a) throw new Error(`internal: byExpiry names attestation ${uids[i]!.slice(10)} that the store lacks`);
+        return a;
+      });
+      const cursors = uids.map((k) => expiryCursor.encode(k));
+      return { items, cursors, endCursor: cursors[cursors.length - 1] ?? null, hasNextPage };
     },
     deviceTallies: () =>
       [...tallies(state().counts)].map((t) => ({

@@ -1,5 +1,5 @@
 /**
- * LevelDB layout of the mirror (schema version 3: the tallies count key algorithms). One sublevel per entity and per index, each
+ * LevelDB layout of the mirror (schema version 3: the tallies count key algorithms; byExpiry). One sublevel per entity and per index, each
  * with its value encoding set on the sublevel (codec.ts: binary records; JSON for meta, role, blk
  * and undo; "" for the indexes); string keys built for range scans: every number is fixed-width
  * lowercase hex (big-endian), so key order is chain order, and every index lists its devices in
@@ -16,6 +16,7 @@
  *   byStatus   <status:1><deviceId:64>              → ""   devices by status (1 active, 2 suspended, 3 revoked)
  *   bySegment  <segment:64><deviceId:64>            → ""   devices by segment (bytes32)
  *   byKind     <kind:64><deviceId:64>               → ""   devices holding an unrevoked attestation of kind
+ *   byExpiry   <expiresAt:10><uid:64>               → ""   unrevoked attestations that expire, soonest first
  *   blk        <block:12>                           → { hash, digest, events }   reorg window (+ the undo floor)
  *   undo       <block:12>                           → UndoOp[]   what block <block> overwrote
  *
@@ -41,6 +42,7 @@ const ENCODINGS = {
   byStatus: "utf8",
   bySegment: "utf8",
   byKind: "utf8",
+  byExpiry: "utf8",
   blk: "json",
   undo: "json",
 } as const;
@@ -129,4 +131,6 @@ export const keys = {
     fixed(segmentBytes32, 64, "segment") + (deviceId ? keys.id(deviceId) : ""),
   byKind: (kindBytes32: string, deviceId?: string) =>
     fixed(kindBytes32, 64, "kind") + (deviceId ? keys.id(deviceId) : ""),
+  /** byExpiry key (expiresAt in unix seconds), or the bound of a range scan without `uid`. */
+  byExpiry: (expiresAt: number, uid?: string) => num(expiresAt, 10) + (uid ? keys.id(uid) : ""),
 };

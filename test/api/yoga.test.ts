@@ -20,6 +20,7 @@ import {
   registerTestDevice,
   startApiFixture,
   type ApiFixture,
+  type GqlResult,
   type TestDevice,
 } from "../helpers/api-fixture";
 import { randomHash, testHash, writeFleet, type FleetResult } from "../helpers/fleet";
@@ -397,6 +398,95 @@ describe("api over the real indexer (yoga.fetch)", function () {
       );
       expect(await count(`{ segment: "plant-2/door" }`)).to.equal(60);
       expect(await count(`{ attestationKind: "firmware" }`)).to.be.at.least(fleet.attested.length);
+    });
+
+    it("expiringAttestations: unrevoked attestations in [from, before), soonest first, paged without skips or repeats", async function () {
+      // three devices with attestations at distinct expiries (two in the window), one revoked, one without expiry
+      const kind = encodeBytes32String("firmware");
+      const base = 3_000_000_000;
+      const [a, b, c] = [
+        await registerTestDevice(fx.actors),
+        await registerTestDevice(fx.actors),
+        await registerTestDevice(fx.actors),
+      ];
+      const attester = fx.actors.registry.attester;
+      await tx(attester.getFunction("attest")(a.id, kind, testHash("exp/a"), base + 200));
+      await tx(attester.getFunction("attest")(b.id, kind, testHash("exp/b"), base + 100));
+      await tx(attester.getFunction("attest")(c.id, kind, testHash("exp/c"), base + 150));
+      await tx(attester.getFunction("attest")(c.id, kind, testHash("exp/c0"), 0));
+      const list = async (before: number, from: number | null, first: number, after?: string) => {
+        const r = await gql<{
+          expiringAttestations: {
+            edges: { cursor: string; node: { uid: string; deviceId: string; expiresAt: string; revoked: boolean } }[];
+            pageInfo: { hasNextPage: boolean; endCursor: string | null };
+          };
+        }>(
+          api,
+          `query($before: DateTime!, $from: DateTime, $first: Int, $after: String) {
+             expiringAttestations(before: $before, from: $from, first: $first, after: $after) {
+               edges { cursor node { uid deviceId expiresAt revoked } } pageInfo { hasNextPage endCursor } } }`,
+          {
+            before: new Date(before * 1000).toISOString(),
+            from: from === null ? null : new Date(from * 1000).toISOString(),
+            first,
+            after,
+          },
+        );
+        expect(r.errors, JSON.stringify(r.errors)).to.equal(undefined);
+        return r.data!.expiringAttestations;
+      };
+      const iso = (t: number) => new Date(t * 1000).toISOString();
+      const window = await list(base + 200, base, 10);
+      expect(window.edges.map((e) => [e.node.deviceId, e.node.expiresAt])).to.deep.equal([
+        [b.id, iso(base + 100)],
+        [c.id, iso(base + 150)],
+      ]);
+      expect(window.pageInfo.hasNextPage).to.equal(false);
+      // revoked: gone from the list
+      const uidB = window.edges[0]!.node.uid;
+      await tx(attester.getFunction("revokeAttestation")(b.id, uidB, 4));
+      expect((await list(base + 201, base, 10)).edges.map((e) => e.node.deviceId)).to.deep.equal([c.id, a.id]);
+
+      // from now (the default) to after the fleet's 4,000,000,000 expiries: every unrevoked expiring
+      // attestation of the store, paged 7 at a time, equals a brute force over every device's attestations
+      const brute: [number, string][] = [];
+      let after: string | null = null;
+      for (;;) {
+        const r: GqlResult<{
+          devices: {
+            edges: { node: { attestations: { uid: string; expiresAt: string | null; revoked: boolean }[] } }[];
+            pageInfo: { hasNextPage: boolean; endCursor: string };
+          };
+        }> = await gql(
+          api,
+          `query($after: String) { devices(first: 500, after: $after) { edges { node { attestations { uid expiresAt revoked } } } pageInfo { hasNextPage endCursor } } }`,
+          { after },
+        );
+        for (const e of r.data!.devices.edges)
+          for (const x of e.node.attestations)
+            if (!x.revoked && x.expiresAt !== null) brute.push([Date.parse(x.expiresAt) / 1000, x.uid]);
+        if (!r.data!.devices.pageInfo.hasNextPage) break;
+        after = r.data!.devices.pageInfo.endCursor;
+      }
+      brute.sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : 1));
+      const paged: string[] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const p = await list(4_000_000_001, null, 7, cursor);
+        paged.push(...p.edges.map((e) => e.node.uid));
+        if (!p.pageInfo.hasNextPage) break;
+        cursor = p.pageInfo.endCursor!;
+      }
+      expect(brute.length).to.be.greaterThan(20);
+      expect(paged).to.deep.equal(brute.map(([, uid]) => uid));
+      // the latest date-time there is asks for everything; a cursor not ours is refused by name
+      expect((await list(Date.parse("9999-12-31T23:59:59Z") / 1000, null, 500)).edges.length).to.equal(brute.length);
+      const bad = await gql(
+        api,
+        `{ expiringAttestations(before: "2100-01-01T00:00:00Z", after: "bm90LW91cnM") { edges { cursor } } }`,
+      );
+      expect(bad.errors?.[0]?.extensions?.code).to.equal("BAD_USER_INPUT");
+      expect(bad.errors?.[0]?.message).to.match(/after/);
     });
 
     it("deviceTallies: every (manufacturer, status, segment) with its key algorithms, summing to the filtered counts", async function () {

@@ -128,6 +128,30 @@ describe("console (headless Chromium, offline)", function () {
           shown.set((await row.getAttribute("data-key"))!, (await row.locator("td.n").textContent())!);
         expect([table, Object.fromEntries(shown)]).to.deep.equal([table, Object.fromEntries(expected)]);
       }
+      // attestations expiring soon: the rows are the unrevoked attestations expiring within the window
+      const { devices: withAtts } = await api<{
+        devices: { edges: { node: { attestations: { uid: string; expiresAt: string | null; revoked: boolean }[] } }[] };
+      }>("{ devices(first: 500) { edges { node { attestations { uid expiresAt revoked } } } } }");
+      const within = (days: number) =>
+        withAtts.edges
+          .flatMap((e) => e.node.attestations)
+          .filter((a) => !a.revoked && a.expiresAt !== null && Date.parse(a.expiresAt) < Date.now() + days * 86_400_000)
+          .map((a) => a.uid)
+          .sort();
+      const rows = async () =>
+        (
+          await Promise.all((await page.locator("#expiring tbody tr").all()).map((r) => r.getAttribute("data-uid")))
+        ).sort();
+      await page.locator("#expiring tbody tr").first().waitFor();
+      expect(within(30).length).to.be.greaterThan(0);
+      expect(await rows()).to.deep.equal(within(30));
+      await page.locator("#expiring-window").selectOption("90");
+      await page.waitForFunction(
+        (n) => document.querySelectorAll("#expiring tbody tr").length === n,
+        within(91).length,
+      );
+      expect(within(91).length).to.be.greaterThan(within(30).length);
+      expect(await rows()).to.deep.equal(within(91));
     });
   });
 

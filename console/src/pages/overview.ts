@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import { gql } from "../gql";
-import { ErrorBox, html, num, short, tableHead } from "../ui";
+import { ErrorBox, deviceHref, html, num, relative, short, tableHead, when } from "../ui";
 import type { IndexerStatus } from "./status";
 
 const STATUSES = ["ACTIVE", "SUSPENDED", "REVOKED"] as const;
@@ -92,6 +92,71 @@ function Breakdown(props: {
 interface Timeline {
   revoked: { totalCount: number; edges: { node: { revocation: { at: string } | null } }[] };
   suspended: { totalCount: number; edges: { node: { suspension: { at: string } | null } }[] };
+}
+
+/** The windows "expiring soon" offers, in days; the first is the default. */
+const EXPIRY_WINDOWS = [30, 90, 365] as const;
+const EXPIRING_PAGE = 50;
+const EXPIRING = `query ($before: DateTime!) {
+  expiringAttestations(before: $before, first: ${EXPIRING_PAGE}) {
+    edges { node { uid kind deviceId attester expiresAt } }
+    pageInfo { hasNextPage }
+  }
+}`;
+interface Expiring {
+  expiringAttestations: {
+    edges: { node: { uid: string; kind: string; deviceId: string; attester: string; expiresAt: string } }[];
+    pageInfo: { hasNextPage: boolean };
+  };
+}
+
+/** Unrevoked attestations that lapse within the chosen window, soonest first. */
+function ExpiringSoon({ block }: { block?: number }) {
+  const [days, setDays] = useState<number>(EXPIRY_WINDOWS[0]);
+  const [data, setData] = useState<Expiring["expiringAttestations"]>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    const before = new Date(Date.now() + days * 86_400_000).toISOString();
+    gql<Expiring>(EXPIRING, { before }).then((r) => {
+      setError(undefined);
+      setData(r.expiringAttestations);
+    }, setError);
+  }, [days, block]);
+  const now = Date.now();
+  return html`<section aria-labelledby="expiring-title">
+    <h2 id="expiring-title">Attestations expiring soon</h2>
+    <label
+      >Within
+      <select
+        id="expiring-window"
+        value=${days}
+        onChange=${(e: Event) => setDays(Number((e.target as HTMLSelectElement).value))}
+      >
+        ${EXPIRY_WINDOWS.map((d) => html`<option value=${d}>${d} days</option>`)}
+      </select></label
+    >
+    <${ErrorBox} error=${error} />
+    ${
+      data &&
+      (data.edges.length === 0
+        ? html`<p id="expiring-none">No attestation expires within ${days} days.</p>`
+        : html`<table id="expiring">
+              ${tableHead(["expires", "kind", "device", "attester"])}
+              <tbody>
+                ${data.edges.map(
+                  ({ node: a }) =>
+                    html`<tr data-uid=${a.uid}>
+                      <td>${when(a.expiresAt)} (${relative(a.expiresAt, now)})</td>
+                      <td>${a.kind}</td>
+                      <td><a href=${deviceHref(a.deviceId)}>${short(a.deviceId)}</a></td>
+                      <td>${short(a.attester)}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>
+            ${data.pageInfo.hasNextPage && html`<p class="note">The first ${EXPIRING_PAGE}, soonest first.</p>`}`)
+    }
+  </section>`;
 }
 
 /** Cumulative counts at each distinct time (seconds), for a stepped line. */
@@ -213,6 +278,7 @@ export function Overview({ status }: { status?: IndexerStatus }) {
         />
       </div>`
     }
+    <${ExpiringSoon} block=${block} />
     <section aria-labelledby="over-time">
       <h2 id="over-time">Revocations and suspensions over time</h2>
       ${timeline && html`<${Chart} data=${timeline} />`}

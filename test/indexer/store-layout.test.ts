@@ -103,6 +103,7 @@ describe("indexer: store layout on disk", function () {
       "byStatus",
       "bySegment",
       "byKind",
+      "byExpiry",
       "blk",
       "undo",
     ]);
@@ -120,6 +121,7 @@ describe("indexer: store layout on disk", function () {
     w.put("byMfr", keys.byMfr(MANUFACTURER, ID), "");
     w.put("byStatus", keys.byStatus("REVOKED", ID), "");
     w.put("hist", keys.hist(ID, 2), entry);
+    w.put("byExpiry", keys.byExpiry(1_900_000_000, UID), "");
     const counts = [[MANUFACTURER, "REVOKED", "plant-1/hvac", 1, [[attestation.kindBytes32, 1]], [[3, 1]]]];
     w.put("meta", "counts", counts);
     const next = { ...cursor, block: 10, undoFloor: 10 };
@@ -133,7 +135,7 @@ describe("indexer: store layout on disk", function () {
     const id = hex(ID);
     const segment = utf8("plant-1/hvac");
     expect(raw).to.deep.equal({
-      "!meta!schema": utf8("2"),
+      "!meta!schema": utf8("3"),
       "!meta!identity": utf8(JSON.stringify(identity)),
       "!meta!cursor": utf8(JSON.stringify(next)),
       "!meta!counts": utf8(JSON.stringify(counts)),
@@ -169,6 +171,7 @@ describe("indexer: store layout on disk", function () {
       [`!devAtt!${id}`]: hex(UID),
       [`!byMfr!${hex(MANUFACTURER)}${id}`]: "",
       [`!byStatus!3${id}`]: "",
+      [`!byExpiry!00713fb300${hex(UID)}`]: "", // expiresAt 1,900,000,000 as 10 hex digits, then the uid
       [`!hist!${id}00000002`]: [
         "07", // Attested
         be(11, 6),
@@ -220,7 +223,7 @@ describe("indexer: store layout on disk", function () {
     const err = await openLevelStore(dir).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(StoreSchemaError);
     expect((err as Error).message).to.equal(
-      `the store ${dir} has schema version 1, this indexer writes version 2: rebuild it`,
+      `the store ${dir} has schema version 1, this indexer writes version 3: rebuild it`,
     );
     const wiped = await openLevelStore(dir, { allowWipe: true });
     expect(wiped.state.cursor).to.equal(undefined);

@@ -10,7 +10,7 @@ import { ERROR_CODES } from "./errors";
 
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-const HEX_BYTES = /^0x(?:[0-9a-fA-F]{2})*$/;
+const HEX_BYTES = /^0x[0-9a-fA-F]*$/;
 /**
  * Longest HexBytes input accepted: the largest key or signature of an algorithm we take (an
  * ML-DSA-65 signature, 3,309 bytes; DESIGN §12) with room to spare, nothing more.
@@ -48,7 +48,7 @@ export function parseAddressValue(value: unknown): string {
 }
 
 export function parseHexBytesValue(value: unknown): string {
-  if (typeof value !== "string" || !HEX_BYTES.test(value)) {
+  if (typeof value !== "string" || value.length % 2 !== 0 || !HEX_BYTES.test(value)) {
     throw invalid("HexBytes", `must be 0x-prefixed hex with an even number of digits, got ${show(value)}`);
   }
   if ((value.length - 2) / 2 > MAX_HEX_BYTES) throw invalid("HexBytes", `must be at most ${MAX_HEX_BYTES} bytes`);

@@ -105,6 +105,7 @@ describe("indexer: store layout on disk", function () {
       "byKind",
       "blk",
       "undo",
+      "ckpt",
     ]);
   });
 

@@ -23,6 +23,7 @@ import type { RawLog } from "../../indexer/source";
 import { registerTestDevice } from "../helpers/api-fixture";
 import { HARDHAT_KEYS, rpcCall, startHardhatNode, type NodeHandle } from "../helpers/chain";
 import { ensureBuilt, runDtl, startServe, tempDir, waitIndexed, type RunningDtl } from "../helpers/cli-run";
+import { startJsonProxy } from "../helpers/cli-proxy";
 import { deployFleetRegistry, type FleetActors } from "../helpers/fleet";
 
 const INTERVAL = 5;
@@ -221,6 +222,57 @@ describe("dtl serve: witness checkpoints (real processes)", function () {
     expect(page.data!.checkpoints.map((c) => c.block)).to.deep.equal([before[1]!.block, before[2]!.block]);
     await serve!.stop();
     serve = undefined;
+  });
+
+  it("dtl audit checks every checkpoint's signature and digest, and catches a forged one", async function () {
+    await start("secp", WITNESS_KEY);
+    const signer = createWitnessSigner(WITNESS_KEY);
+    let mode: "none" | "altered" | "wrong-state" = "none";
+    const proxy = await startJsonProxy(apiUrl, (_req, answer) => {
+      const cps = (answer as { data?: { checkpoints?: SignedCheckpoint[] } }).data?.checkpoints;
+      if (cps?.length && mode !== "none") {
+        const cp = cps[1]!;
+        const digest = "0x" + "cd".repeat(32);
+        // altered: the signature no longer matches; wrong-state: a valid signature over a false digest
+        cps[1] =
+          mode === "altered"
+            ? { ...cp, digest }
+            : { ...cp, signature: signer.sign({ ...cp, digest }).signature, digest };
+      }
+      return answer;
+    });
+    const audit = () =>
+      runDtl(["audit", "--json"], {
+        env: { DTL_RPC_URL: node.url, DTL_DEPLOYMENT: deploymentFile, DTL_API_URL: proxy.url },
+        cwd: tmp.dir,
+      });
+    try {
+      const ok = await audit();
+      expect(ok.code, ok.stderr).to.equal(0);
+      const report = ok.json<{ checkpoints: { checked: number; witnesses: string[] } }>();
+      expect(report.checkpoints.checked).to.be.greaterThan(2);
+      expect(report.checkpoints.witnesses).to.deep.equal([signer.identity.address]);
+
+      mode = "altered";
+      const forged = await audit();
+      expect(forged.code).to.equal(4);
+      const p1 = forged.json<{ problems: { message: string }[] }>().problems.map((p) => p.message);
+      expect(p1.join("\n")).to.match(
+        /checkpoint of block \d+: the signature is not witness 0x\w+'s \(forged or altered\)/,
+      );
+
+      mode = "wrong-state";
+      const lying = await audit();
+      expect(lying.code).to.equal(4);
+      const p2 = lying.json<{ problems: { message: string }[] }>().problems.map((p) => p.message);
+      expect(p2.join("\n")).to.match(
+        /checkpoint of block \d+ signed by 0x\w+ says .* digest 0x(cd){32}; the replay computes/,
+      );
+    } finally {
+      await proxy.close();
+      await serve!.stop();
+      serve = undefined;
+    }
   });
 
   it("signs with an ML-DSA-44 witness key too (FIPS 204 over the EIP-712 hash)", async function () {

@@ -30,6 +30,7 @@
  */
 import path from "node:path";
 import { Level } from "level";
+import { LRUCache } from "lru-cache";
 import { verifyCheckpoint, type SignedCheckpoint, type WitnessAlgorithm } from "../common/checkpoint";
 import { loadKeccak } from "../common/keccak";
 import type { Logger } from "../common/logger";
@@ -201,6 +202,7 @@ export async function openVerifiedReplica(opts: {
   const stopper = new AbortController();
   let loop: Promise<void> | undefined;
   const trusted = new Map(opts.witnesses.map((w) => [w.address, w]));
+  const verified = new LRUCache<string, true>({ max: 20_000 });
 
   function refuse(up: Upstream, block: number, reason: Refusal, detail: string): void {
     lastRefusal = { upstream: up.url, block, reason, detail, at: new Date().toISOString() };
@@ -245,7 +247,9 @@ export async function openVerifiedReplica(opts: {
         const w = trusted.get(cp.witness);
         if (!w || lying.has(w.address)) continue;
         if (cp.chainId !== id.chainId || cp.registry.toLowerCase() !== id.registry.toLowerCase()) continue;
-        if (!verifyCheckpoint(cp, w)) {
+        // a held replica reads the same checkpoints every heartbeat: each signature is checked once
+        const sigKey = `${cp.block}:${stateOf(cp)}:${cp.signature}`;
+        if (!verified.has(sigKey) && !verifyCheckpoint(cp, w)) {
           refuse(
             up,
             cp.block,
@@ -254,6 +258,7 @@ export async function openVerifiedReplica(opts: {
           );
           continue;
         }
+        verified.set(sigKey, true);
         const state = stateOf(cp);
         const key = `${w.address}:${keys.block(cp.block)}`;
         const before = await seen.get(key);

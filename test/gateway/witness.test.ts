@@ -14,7 +14,7 @@ import { eventFragment } from "../../common/abi";
 import { registerTestDevice, type TestDevice } from "../helpers/api-fixture";
 import { HARDHAT_KEYS, rpcCall, startHardhatNode, type NodeHandle } from "../helpers/chain";
 import { startJsonProxy, type Proxy } from "../helpers/cli-proxy";
-import { ensureBuilt, startServe, tempDir, waitIndexed, type RunningDtl } from "../helpers/cli-run";
+import { ensureBuilt, runDtl, startServe, tempDir, waitIndexed, type RunningDtl } from "../helpers/cli-run";
 import { deployFleetRegistry, type FleetActors } from "../helpers/fleet";
 import { closed, connectDevice, startGatewayProcess, type RunningGateway } from "../helpers/gateway-run";
 
@@ -201,6 +201,58 @@ describe("dtl gateway with witnesses: zero trust toward the upstream (real proce
     lie.dropRevocations = false;
     await dropped;
     expect((await readyz()).witness.verifiedBlock).to.be.at.least(revokedAt);
+  });
+
+  it("refuses bad witness settings, each named in one line", async function () {
+    const r = await runDtl(
+      [
+        "gateway",
+        "--upstream",
+        "http://127.0.0.1:1/graphql",
+        "--insecure-plain",
+        "--witness",
+        "0x1234",
+        "--witness",
+        A.identity.address,
+        "--witness-threshold",
+        "0",
+      ],
+      { cwd: tmp.dir },
+    );
+    expect(r.code).to.not.equal(0);
+    expect(r.stderr).to.include(
+      '--witness: "0x1234" is neither an address (0x + 40 hex digits) nor an ML-DSA-44 public key',
+    );
+    expect(r.stderr).to.include("--witness-threshold: must be a whole number from 1 to 100");
+    const twice = await runDtl(
+      [
+        "gateway",
+        "--upstream",
+        "http://127.0.0.1:1/graphql",
+        "--insecure-plain",
+        "--witness",
+        A.identity.address,
+        "--witness",
+        A.identity.address.toLowerCase(),
+      ],
+      { cwd: tmp.dir },
+    );
+    expect(twice.stderr).to.include(`--witness: witness ${A.identity.address} is given twice`);
+    const tooMany = await runDtl(
+      [
+        "gateway",
+        "--upstream",
+        "http://127.0.0.1:1/graphql",
+        "--insecure-plain",
+        "--witness",
+        A.identity.address,
+        "--witness-threshold",
+        "2",
+      ],
+      { cwd: tmp.dir },
+    );
+    expect(tooMany.code).to.not.equal(0);
+    expect(tooMany.stderr).to.include("--witness-threshold: 2 signatures cannot come from 1 witness");
   });
 
   it("a witness that signs two states for one block is reported as lying and counted no more", async function () {

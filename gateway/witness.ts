@@ -43,7 +43,7 @@ import { createStoreReader } from "../indexer/store/reader";
 import { keys } from "../indexer/store/schema";
 import { openLevelStore, type Store } from "../indexer/store/store";
 import type { DeviceRecord, IndexerStatusRecord, StoreReader } from "../indexer/types";
-import type { Replica, ReplicaChange } from "./replica";
+import { replicaLifecycle, sleep, type Replica } from "./replica";
 import type { ReplicaDevice, Upstream, UpstreamStatus } from "./upstream";
 
 export interface TrustedWitness {
@@ -91,17 +91,6 @@ class Refused extends Error {
     super(message);
   }
 }
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 
 const stateOf = (cp: { blockHash: string; digest: string }) =>
   `${cp.blockHash.toLowerCase()}/${cp.digest.toLowerCase()}`;
@@ -193,14 +182,15 @@ export async function openVerifiedReplica(opts: {
   }
   if (store.state.cursor) await reloadAll();
 
-  const listeners = new Set<(c: ReplicaChange) => void>();
-  const emit = (c: ReplicaChange) => listeners.forEach((l) => l(c));
+  const life = replicaLifecycle(async () => {
+    await store.close();
+    await book.close();
+  });
+  const { emit } = life;
   let synced = false;
   let current: string | undefined;
   let signedBlock = -1;
   let lastRefusal: VerificationStatus["lastRefusal"] = null;
-  const stopper = new AbortController();
-  let loop: Promise<void> | undefined;
   const trusted = new Map(opts.witnesses.map((w) => [w.address, w]));
   const verified = new LRUCache<string, true>({ max: 20_000 });
 
@@ -414,7 +404,7 @@ export async function openVerifiedReplica(opts: {
           return;
         }
       } catch (err) {
-        if (stopper.signal.aborted) return;
+        if (life.signal.aborted) return;
         if (err instanceof Refused) refuse(up, store.state.cursor?.block ?? -1, err.reason, err.message);
         else log.warn({ msg: "upstream lost", upstream: up.url, err: (err as Error).message });
       }
@@ -423,9 +413,9 @@ export async function openVerifiedReplica(opts: {
   }
 
   async function run(): Promise<void> {
-    while (!stopper.signal.aborted) {
+    while (!life.signal.aborted) {
       await step();
-      await sleep(opts.heartbeatMs, stopper.signal);
+      await sleep(opts.heartbeatMs, life.signal);
     }
   }
 
@@ -450,19 +440,7 @@ export async function openVerifiedReplica(opts: {
     upstream: () => current,
     synced: () => synced,
     size: () => devices.size,
-    onChange(l) {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-    start() {
-      loop ??= run();
-    },
-    async stop() {
-      stopper.abort();
-      await loop?.catch(() => undefined);
-      await store.close();
-      await book.close();
-    },
+    ...life.methods(run),
     verification: () => ({
       witnesses: opts.witnesses.map((w) => w.address),
       threshold: opts.threshold,

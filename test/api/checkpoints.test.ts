@@ -21,7 +21,7 @@ import { createHashers } from "../../indexer/hashing";
 import { replayRegistry } from "../../indexer/replay";
 import type { RawLog } from "../../indexer/source";
 import { registerTestDevice } from "../helpers/api-fixture";
-import { HARDHAT_KEYS, rpcCall, startHardhatNode, type NodeHandle } from "../helpers/chain";
+import { HARDHAT_KEYS, mineBlocks, rpcCall, startHardhatNode, type NodeHandle } from "../helpers/chain";
 import { ensureBuilt, runDtl, startServe, tempDir, waitIndexed, type RunningDtl } from "../helpers/cli-run";
 import { startJsonProxy } from "../helpers/cli-proxy";
 import { deployFleetRegistry, type FleetActors } from "../helpers/fleet";
@@ -45,10 +45,6 @@ async function query<T>(apiUrl: string, q: string, variables: Record<string, unk
 }
 
 const CP_FIELDS = "chainId registry block blockHash digest witness signature algorithm";
-/** `n` blocks, one evm_mine each: hardhat_mine's reserved blocks do not link by parentHash. */
-const mine = async (url: string, n: number) => {
-  for (let i = 0; i < n; i++) await rpcCall(url, "evm_mine");
-};
 
 describe("dtl serve: witness checkpoints (real processes)", function () {
   this.timeout(180_000);
@@ -105,7 +101,7 @@ describe("dtl serve: witness checkpoints (real processes)", function () {
     deployment = fleet.deployment;
     deploymentFile = writeDeployment(deployment, path.join(tmp.dir, "deployment.json"));
     for (let i = 0; i < 3; i++) await registerTestDevice(actors, { alg: "ed25519" });
-    await mine(node.url, 12);
+    await mineBlocks(node.url, 12);
   });
 
   after(async function () {
@@ -202,7 +198,7 @@ describe("dtl serve: witness checkpoints (real processes)", function () {
     const before = await checkpoints();
     await serve!.stop();
     serve = undefined;
-    await mine(node.url, 7);
+    await mineBlocks(node.url, 7);
     await start("secp", WITNESS_KEY);
     const indexed = await head();
     let after: SignedCheckpoint[] = [];

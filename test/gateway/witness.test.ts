@@ -12,7 +12,7 @@ import { writeDeployment } from "../../scripts/deploy";
 import { createWitnessSigner, type SignedCheckpoint } from "../../common/checkpoint";
 import { eventFragment } from "../../common/abi";
 import { registerTestDevice, type TestDevice } from "../helpers/api-fixture";
-import { HARDHAT_KEYS, rpcCall, startHardhatNode, type NodeHandle } from "../helpers/chain";
+import { HARDHAT_KEYS, mineBlocks, rpcCall, startHardhatNode, type NodeHandle } from "../helpers/chain";
 import { startJsonProxy, type Proxy } from "../helpers/cli-proxy";
 import { ensureBuilt, runDtl, startServe, tempDir, waitIndexed, type RunningDtl } from "../helpers/cli-run";
 import { deployFleetRegistry, type FleetActors } from "../helpers/fleet";
@@ -33,11 +33,6 @@ interface Readyz {
     lastRefusal: { reason: string; block: number; detail: string; upstream: string } | null;
   };
 }
-
-/** `n` blocks, one evm_mine each (hardhat_mine's reserved blocks do not link by parentHash). */
-const mine = async (url: string, n: number) => {
-  for (let i = 0; i < n; i++) await rpcCall(url, "evm_mine");
-};
 
 describe("dtl gateway with witnesses: zero trust toward the upstream (real processes)", function () {
   this.timeout(240_000);
@@ -66,7 +61,7 @@ describe("dtl gateway with witnesses: zero trust toward the upstream (real proce
   const head = async () => Number(await rpcCall<string>(node.url, "eth_blockNumber"));
   /** Mines until every upstream has signed a checkpoint at or after `block` and the gateway saw it. */
   const signedPast = async (block: number) => {
-    await mine(node.url, 6);
+    await mineBlocks(node.url, 6);
     await until(`checkpoints past block ${block}`, async () =>
       (await readyz()).witness.signedBlock >= block ? true : undefined,
     );
@@ -204,60 +199,26 @@ describe("dtl gateway with witnesses: zero trust toward the upstream (real proce
   });
 
   it("refuses bad witness settings, each named in one line", async function () {
-    const r = await runDtl(
-      [
-        "gateway",
-        "--upstream",
-        "http://127.0.0.1:1/graphql",
-        "--insecure-plain",
-        "--witness",
-        "0x1234",
-        "--witness",
-        A.identity.address,
-        "--witness-threshold",
-        "0",
-      ],
-      { cwd: tmp.dir },
-    );
-    expect(r.code).to.not.equal(0);
-    expect(r.stderr).to.include(
+    const gateway = (...witnessArgs: string[]) =>
+      runDtl(["gateway", "--upstream", "http://127.0.0.1:1/graphql", "--insecure-plain", ...witnessArgs], {
+        cwd: tmp.dir,
+      });
+    const bad = await gateway("--witness", "0x1234", "--witness", A.identity.address, "--witness-threshold", "0");
+    expect(bad.code).to.not.equal(0);
+    expect(bad.stderr).to.include(
       '--witness: "0x1234" is neither an address (0x + 40 hex digits) nor an ML-DSA-44 public key',
     );
-    expect(r.stderr).to.include("--witness-threshold: must be a whole number from 1 to 100");
-    const twice = await runDtl(
-      [
-        "gateway",
-        "--upstream",
-        "http://127.0.0.1:1/graphql",
-        "--insecure-plain",
-        "--witness",
-        A.identity.address,
-        "--witness",
-        A.identity.address.toLowerCase(),
-      ],
-      { cwd: tmp.dir },
-    );
+    expect(bad.stderr).to.include("--witness-threshold: must be a whole number from 1 to 100");
+    const twice = await gateway("--witness", A.identity.address, "--witness", A.identity.address.toLowerCase());
     expect(twice.stderr).to.include(`--witness: witness ${A.identity.address} is given twice`);
-    const tooMany = await runDtl(
-      [
-        "gateway",
-        "--upstream",
-        "http://127.0.0.1:1/graphql",
-        "--insecure-plain",
-        "--witness",
-        A.identity.address,
-        "--witness-threshold",
-        "2",
-      ],
-      { cwd: tmp.dir },
-    );
+    const tooMany = await gateway("--witness", A.identity.address, "--witness-threshold", "2");
     expect(tooMany.code).to.not.equal(0);
     expect(tooMany.stderr).to.include("--witness-threshold: 2 signatures cannot come from 1 witness");
   });
 
   it("a witness that signs two states for one block is reported as lying and counted no more", async function () {
     lie.equivocateAsA = true;
-    await mine(node.url, 6);
+    await mineBlocks(node.url, 6);
     const z = await until("an equivocation", async () => {
       const v = await readyz();
       return v.witness.lying.length > 0 ? v : undefined;
@@ -268,7 +229,7 @@ describe("dtl gateway with witnesses: zero trust toward the upstream (real proce
     // with A ignored, 2 of 2 cannot be met: the replica holds where it is
     lie.equivocateAsA = false;
     const held = (await readyz()).witness.verifiedBlock;
-    await mine(node.url, 8);
+    await mineBlocks(node.url, 8);
     await new Promise((r) => setTimeout(r, 1500));
     expect((await readyz()).witness.verifiedBlock).to.equal(held);
   });

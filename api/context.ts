@@ -4,6 +4,7 @@
  * whatever the reads then return is at least that new, so a gateway that checks the chain at
  * `atBlock` may see an older state than ours, never a newer one we missed.
  */
+import type { WitnessIdentity } from "../common/checkpoint";
 import type { Logger } from "../common/logger";
 import type { RpcClient } from "../common/rpc";
 import type { IndexerStatusRecord, StoreReader } from "../indexer/types";
@@ -28,6 +29,8 @@ export interface ApiState {
   subscriptions: { open: number; max: number };
   /** The chain itself, for reads the index must not answer (chainHistoryHead); absent when not given. */
   chain?: { client: RpcClient; registry: string };
+  /** The witness key the indexer signs checkpoints with (DTL_WITNESS_KEY), if any. */
+  witness?: WitnessIdentity;
 }
 
 export interface ApiContext {

@@ -128,6 +128,11 @@ export function createMetrics(): ApiMetrics {
     head: gauge("dtl_index_head_block", "Latest chain head seen by the indexer."),
     reorgs: storeCounter("dtl_index_reorgs_total", "Chain reorganisations handled."),
     rpcErrors: storeCounter("dtl_index_rpc_errors_total", "JSON-RPC errors seen by the indexer."),
+    checkpointsSigned: storeCounter(
+      "dtl_witness_checkpoints_signed_total",
+      "Witness checkpoints signed by this process (DTL_WITNESS_KEY).",
+    ),
+    lastCheckpoint: gauge("dtl_witness_last_checkpoint_block", "Block of the newest witness checkpoint (-1: none)."),
     caughtUp: gauge("dtl_index_caught_up", "1 once the initial backfill reached the head."),
     stopped: gauge("dtl_index_stopped", "1 when indexing stopped on a fatal error."),
     ready: gauge("dtl_api_ready", "1 when /readyz answers 200."),
@@ -170,6 +175,7 @@ export function createMetrics(): ApiMetrics {
         getHistory: time("getHistory", store.getHistory.bind(store)),
         hasRole: time("hasRole", store.hasRole.bind(store)),
         deviceTallies: () => store.deviceTallies(),
+        listCheckpoints: (fromBlock, first) => store.listCheckpoints(fromBlock, first),
         status: () => store.status(),
         storeStats: () => store.storeStats(),
         onChange: (listener) => store.onChange(listener),
@@ -184,6 +190,9 @@ export function createMetrics(): ApiMetrics {
       scraped.reorgs.inc(status.reorgs);
       scraped.rpcErrors.reset();
       scraped.rpcErrors.inc(status.rpcErrors);
+      scraped.checkpointsSigned.reset();
+      scraped.checkpointsSigned.inc(status.checkpoints?.signed ?? 0);
+      scraped.lastCheckpoint.set(status.checkpoints?.lastBlock ?? -1);
       scraped.caughtUp.set(status.caughtUp ? 1 : 0);
       scraped.stopped.set(status.fatalError !== undefined ? 1 : 0);
       scraped.ready.set(ready ? 1 : 0);

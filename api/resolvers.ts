@@ -13,6 +13,7 @@ import { scalarResolvers } from "./scalars";
 import { verdictsFor } from "./trust-service";
 import { TooManyChallengesError } from "./challenges";
 import { chainHistoryHead } from "./chain-head";
+import { witnessResolvers } from "./witness";
 
 /** Largest page a connection serves. */
 export const MAX_PAGE = 500;
@@ -154,6 +155,7 @@ export const resolvers = {
       return Promise.all(args.checks.map((c) => ctx.state.store.hasRole(c.role, c.account)));
     },
     chainHistoryHead,
+    ...witnessResolvers,
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {

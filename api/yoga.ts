@@ -9,6 +9,7 @@ import path from "node:path";
 import { createSchema, createYoga, maskError, type YogaInitialContext, type YogaServerInstance } from "graphql-yoga";
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import type { WitnessIdentity } from "../common/checkpoint";
 import { silentLogger, type Logger } from "../common/logger";
 import { createRpcClient } from "../common/rpc";
 import type { StoreReader } from "../indexer/types";
@@ -43,6 +44,8 @@ export interface ApiOptions {
   maxSubscriptions?: number;
   /** The chain the index follows, for chainHistoryHead (without it that field says CHAIN_UNAVAILABLE). */
   chain?: { rpcUrl: string; registry: string };
+  /** The witness the indexer signs checkpoints as (served by Query.witness). */
+  witness?: WitnessIdentity;
 }
 
 export interface Api {
@@ -103,6 +106,7 @@ export function createApi(opts: ApiOptions): Api {
     maxLagBlocks: opts.maxLagBlocks ?? 2,
     subscriptions: { open: 0, max: opts.maxSubscriptions ?? 1000 },
     chain: opts.chain && { client: createRpcClient(opts.chain.rpcUrl), registry: opts.chain.registry },
+    ...(opts.witness && { witness: opts.witness }),
   };
   const yoga = createYoga<Record<string, unknown>, ApiContext>({
     schema: createSchema<Record<string, unknown> & YogaInitialContext & ApiContext>({ typeDefs, resolvers }),

@@ -12,6 +12,7 @@
  */
 import { getAddress } from "ethers";
 import pLimit from "p-limit";
+import { parseWitness, verifyCheckpoint, type SignedCheckpoint, type WitnessAlgorithm } from "../common/checkpoint";
 import { decodeShortName } from "../common/ids";
 import { MANUFACTURER_ROLE } from "../common/roles";
 import { GENESIS_HEAD, nextHistoryHead } from "../common/history";
@@ -74,6 +75,8 @@ export interface AuditReport {
   events: number;
   logs: number;
   digest: { replayed: string; api: string };
+  /** Witness checkpoints the API serves up to the audited block: each signature and digest checked. */
+  checkpoints: { checked: number; witnesses: string[] };
   problems: AuditProblem[];
 }
 
@@ -95,6 +98,8 @@ interface Replay {
   /** Role events up to the replayed block. */
   roles: RoleEvent[];
   problems: AuditProblem[];
+  /** The state after each block asked for (witness checkpoints). */
+  marks: Map<number, { blockHash: string; digest: string }>;
   /** Adds one more event (after the replayed block) to `devices` and `roles`. */
   add(ev: RegistryEvent): void;
 }
@@ -104,7 +109,12 @@ interface Replay {
  * each device's head independently with common/history.ts. An event whose carried head does not
  * follow from the device's history ends the replay with a problem against the chain.
  */
-export async function replayChain(client: RpcClient, deployment: Deployment, to: number): Promise<Replay> {
+export async function replayChain(
+  client: RpcClient,
+  deployment: Deployment,
+  to: number,
+  marks: readonly number[] = [],
+): Promise<Replay> {
   const devices = new Map<string, ReplayedEntry[]>();
   const roles: RoleEvent[] = [];
   const problems: AuditProblem[] = [];
@@ -116,12 +126,12 @@ export async function replayChain(client: RpcClient, deployment: Deployment, to:
     devices.set(ev.deviceId, entries);
   };
   try {
-    const r = await replayRegistry(client.url, deployment, { toBlock: to, client, onEvent });
-    return { logs: r.events, digest: r.digest, devices, roles, problems, add: onEvent };
+    const r = await replayRegistry(client.url, deployment, { toBlock: to, client, onEvent, marks });
+    return { logs: r.events, digest: r.digest, devices, roles, problems, marks: r.marks, add: onEvent };
   } catch (err) {
     if (!(err instanceof HistoryHeadMismatchError)) throw err;
     problems.push({ block: to, source: "chain", message: `the chain's own events do not chain: ${err.message}` });
-    return { logs: 0, digest: "", devices, roles, problems, add: onEvent };
+    return { logs: 0, digest: "", devices, roles, problems, marks: new Map(), add: onEvent };
   }
 }
 
@@ -365,9 +375,16 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
       message: `the API's indexed block ${block} has hash ${st.indexedBlockHash}, the chain's is ${header.hash}`,
     });
   }
+  const cps = await apiCheckpoints(o.api, block);
   o.onProgress?.(`replaying the chain from block ${o.deployment.deployBlock} to ${block}`);
-  const replay = await replayChain(o.client, o.deployment, block);
+  const replay = await replayChain(
+    o.client,
+    o.deployment,
+    block,
+    cps.checkpoints.map((c) => c.block),
+  );
   problems.push(...replay.problems);
+  if (replay.digest) problems.push(...checkCheckpoints(cps, replay, o.deployment));
   const ids = replay.digest ? [...replay.devices.keys()] : []; // a broken chain of heads: nothing to compare with
   const upTo = (id: string) => replay.devices.get(id)!.filter((e) => e.blockNumber <= block);
 
@@ -487,6 +504,76 @@ export async function audit(o: AuditOptions): Promise<AuditReport> {
     events: ids.reduce((n, id) => n + upTo(id).length, 0),
     logs: replay.logs,
     digest: { replayed: replay.digest, api: st.digest.toLowerCase() },
+    checkpoints: {
+      checked: cps.checkpoints.length,
+      witnesses: [...new Set(cps.checkpoints.map((c) => c.witness))],
+    },
     problems,
   };
+}
+
+const CHECKPOINTS_QUERY = gql<{
+  checkpoints: (Omit<SignedCheckpoint, "algorithm"> & { algorithm: string })[];
+  witness: { address: string; algorithm: string; publicKey: string } | null;
+}>(
+  `query AuditCheckpoints($from: Int!) { checkpoints(fromBlock: $from, first: 500) {
+    chainId registry block blockHash digest witness signature algorithm } witness { address algorithm publicKey } }`,
+);
+
+/** Every checkpoint the API serves up to `block`, and the witness key it names. */
+async function apiCheckpoints(
+  api: GraphqlClient,
+  block: number,
+): Promise<{ checkpoints: SignedCheckpoint[]; witness: { address: string; publicKey: string } | null }> {
+  const out: SignedCheckpoint[] = [];
+  let witness: { address: string; publicKey: string } | null = null;
+  for (let from = 0; ;) {
+    const d = await api.request(CHECKPOINTS_QUERY, { from });
+    witness = d.witness;
+    for (const c of d.checkpoints) if (c.block <= block) out.push({ ...c, algorithm: c.algorithm as WitnessAlgorithm });
+    const last = d.checkpoints[d.checkpoints.length - 1];
+    if (d.checkpoints.length < 500 || !last || last.block >= block) break;
+    from = last.block + 1;
+  }
+  return { checkpoints: out, witness };
+}
+
+/**
+ * Each checkpoint's signature (secp256k1: the address it recovers to; ML-DSA-44: the key the API
+ * names for that witness) and the state it signs against the replay's at that block.
+ */
+function checkCheckpoints(
+  cps: Awaited<ReturnType<typeof apiCheckpoints>>,
+  replay: Replay,
+  deployment: Deployment,
+): AuditProblem[] {
+  const problems: AuditProblem[] = [];
+  for (const cp of cps.checkpoints) {
+    const p = (message: string) => problems.push({ block: cp.block, source: "api", message });
+    const who =
+      cp.algorithm === "ML_DSA_44"
+        ? cps.witness && cps.witness.address === cp.witness
+          ? parseWitness(cps.witness.publicKey)
+          : undefined
+        : { address: cp.witness, algorithm: "SECP256K1" as const };
+    if (!who) {
+      p(`checkpoint of block ${cp.block}: no public key known for ML-DSA-44 witness ${cp.witness}`);
+      continue;
+    }
+    if (!verifyCheckpoint(cp, who)) {
+      p(`checkpoint of block ${cp.block}: the signature is not witness ${cp.witness}'s (forged or altered)`);
+      continue;
+    }
+    if (cp.chainId !== deployment.chainId || getAddress(cp.registry) !== getAddress(deployment.registry)) {
+      p(`checkpoint of block ${cp.block}: signed for registry ${cp.registry} on chain ${cp.chainId}`);
+      continue;
+    }
+    const mine = replay.marks.get(cp.block);
+    if (!mine) continue;
+    if (mine.blockHash !== cp.blockHash.toLowerCase() || mine.digest !== cp.digest.toLowerCase())
+      p(
+        `checkpoint of block ${cp.block} signed by ${cp.witness} says block hash ${cp.blockHash} and digest ${cp.digest}; the replay computes ${mine.blockHash} and ${mine.digest}`,
+      );
+  }
+  return problems;
 }

@@ -3,6 +3,7 @@
  * so no request reads a closing store), and report the indexer's fatal error.
  */
 import type { Logger } from "pino";
+import type { WitnessSigner } from "../common/checkpoint";
 import type { Deployment } from "../common/deployment";
 import { CliError } from "./io";
 
@@ -22,6 +23,8 @@ export interface StackOptions {
   apiKeys: string[];
   rebuild: boolean;
   logger: Logger;
+  /** DTL_WITNESS_KEY: sign a checkpoint every `every` blocks. */
+  witness?: { signer: WitnessSigner; every: number };
 }
 
 export interface Stack {
@@ -52,6 +55,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     rebuild: o.rebuild,
     cacheBytes: o.cacheMb * 1024 * 1024,
     logger: o.logger.child({ module: "indexer" }),
+    ...(o.witness && { witness: o.witness }),
   });
   try {
     await indexer.start();
@@ -72,6 +76,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       maxLagBlocks: o.maxLagBlocks,
       graphiql: true,
       chain: { rpcUrl: o.rpcUrl, registry: o.deployment.registry },
+      ...(o.witness && { witness: o.witness.signer.identity }),
       host: o.host,
       port: o.port,
     });

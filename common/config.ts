@@ -6,6 +6,7 @@
  * never echoed in an error and never taken from the command line.
  */
 import { z } from "zod";
+import { WitnessKeyError, createWitnessSigner, parseWitness } from "./checkpoint";
 
 /** Where each setting comes from: its flag (if it may be given as one) and its env var. */
 export const SETTINGS = {
@@ -39,6 +40,10 @@ export const SETTINGS = {
   tlsKey: { env: "DTL_TLS_KEY", flag: "tls-key" },
   insecurePlain: { env: "DTL_INSECURE_PLAIN", flag: "insecure-plain" },
   heartbeatMs: { env: "DTL_GATEWAY_HEARTBEAT_MS", flag: "heartbeat-ms" },
+  witnesses: { env: "DTL_GATEWAY_WITNESSES", flag: "witness" },
+  witnessThreshold: { env: "DTL_GATEWAY_WITNESS_THRESHOLD", flag: "witness-threshold" },
+  witnessKey: { env: "DTL_WITNESS_KEY", secret: true },
+  checkpointInterval: { env: "DTL_CHECKPOINT_INTERVAL", flag: "checkpoint-interval" },
 } as const satisfies Record<string, { env: string; flag?: string; secret?: boolean }>;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -159,7 +164,54 @@ export const MODELS = {
     tlsKey: nonEmpty.optional(),
     insecurePlain: bool.default("false"),
     heartbeatMs: int(50, 60_000).default("1000"),
+    /**
+     * Witnesses whose checkpoints the gateway requires (comma-separated in the env var; --witness
+     * is repeatable): addresses (secp256k1) or ML-DSA-44 public keys. None: the replica trusts its
+     * upstream as before.
+     */
+    witnesses: z
+      .string()
+      .transform((s, ctx) => {
+        const out: ReturnType<typeof parseWitness>[] = [];
+        for (const w of s
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean)) {
+          try {
+            const parsed = parseWitness(w);
+            if (out.some((o) => o.address === parsed.address)) {
+              ctx.addIssue({ code: z.ZodIssueCode.custom, message: `witness ${parsed.address} is given twice` });
+              return z.NEVER;
+            }
+            out.push(parsed);
+          } catch (err) {
+            if (!(err instanceof WitnessKeyError)) throw err;
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
+            return z.NEVER;
+          }
+        }
+        return out;
+      })
+      .default(""),
+    /** How many distinct witnesses must sign a checkpoint (default: all of them). */
+    witnessThreshold: int(1, 100).optional(),
     logLevel,
+  }),
+  /** A witness: the indexer signs checkpoints (dtl serve with DTL_WITNESS_KEY). */
+  witness: z.object({
+    witnessKey: z
+      .string()
+      .superRefine((k, ctx) => {
+        try {
+          createWitnessSigner(k);
+        } catch (err) {
+          if (!(err instanceof WitnessKeyError)) throw err;
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
+        }
+      })
+      .optional(),
+    /** Blocks between checkpoints (a checkpoint at every block that is a multiple of it). */
+    checkpointInterval: int(1, 1_000_000).default("10"),
   }),
   /** The key that signs transactions. */
   signer: z.object({

@@ -21,6 +21,7 @@ import { openObservationLog } from "./observations";
 import type { GatewayPolicy, SegmentRules } from "./policy";
 import { openReplica, type Replica } from "./replica";
 import { mayPublish, maySubscribe } from "./topics";
+import { openVerifiedReplica, type TrustedWitness, type VerificationStatus } from "./witness";
 import { createUpstream, type ReplicaDevice } from "./upstream";
 
 export interface GatewayOptions {
@@ -35,12 +36,16 @@ export interface GatewayOptions {
   tls?: { cert: Buffer; key: Buffer };
   heartbeatMs: number;
   logger: Logger;
+  /** Witness mode (gateway/witness.ts): apply only what ≥ threshold of these witnesses signed. */
+  witnesses?: { list: readonly TrustedWitness[]; threshold: number };
 }
 
 export interface Gateway {
   mqttUrl: string;
   httpUrl: string;
   replica: Replica;
+  /** Witness mode: what is verified, held and refused. */
+  verification?: () => VerificationStatus;
   observationsFile: string;
   /** Replaces the policy and re-evaluates every connected device (SIGHUP). */
   setPolicy(policy: GatewayPolicy): void;
@@ -89,12 +94,26 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const metrics = createGatewayMetrics();
   const observationsFile = path.join(opts.dataDir, "observations.jsonl");
   const observe = openObservationLog(observationsFile, opts.gatewayId);
-  const replica = await openReplica({
-    dataDir: path.join(opts.dataDir, "replica"),
-    upstreams: opts.upstreams.map((u) => createUpstream(u)),
-    heartbeatMs: opts.heartbeatMs,
-    logger: log,
-  });
+  const upstreams = opts.upstreams.map((u) => createUpstream(u));
+  const verified = opts.witnesses
+    ? await openVerifiedReplica({
+        dataDir: path.join(opts.dataDir, "witness"),
+        upstreams,
+        heartbeatMs: opts.heartbeatMs,
+        logger: log,
+        witnesses: opts.witnesses.list,
+        threshold: opts.witnesses.threshold,
+        events: { equivocation: (w) => metrics.equivocation(w), refused: (r) => metrics.upstreamRefused(r) },
+      })
+    : undefined;
+  const replica: Replica =
+    verified ??
+    (await openReplica({
+      dataDir: path.join(opts.dataDir, "replica"),
+      upstreams,
+      heartbeatMs: opts.heartbeatMs,
+      logger: log,
+    }));
   let policy = opts.policy;
   const stale = (nowMs: number) => {
     const last = replica.lastContactMs();
@@ -296,6 +315,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           replicaAgeSeconds: last === undefined ? null : (Date.now() - last) / 1000,
           maxStalenessSeconds: policy.maxStalenessSeconds,
           devices: replica.size(),
+          ...(verified && { witness: verified.verification() }),
         }),
       );
     } else if (url === "/metrics") {
@@ -327,6 +347,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     mqttUrl: `${opts.tls ? "mqtts" : "mqtt"}://${opts.host}:${mqttPort}`,
     httpUrl: `http://${opts.host}:${httpPort}`,
     replica,
+    ...(verified && { verification: () => verified.verification() }),
     observationsFile,
     setPolicy(next) {
       policy = next;

@@ -11,6 +11,7 @@ export interface GatewayMetricsView {
   replicaDevices: number;
   /** Seconds since the last contact with an upstream (Infinity before any). */
   replicaAgeSeconds: number;
+  /** The upstream's indexed block at the last contact; in witness mode the verified block. */
   replicaBlock: number;
   ready: boolean;
 }
@@ -20,6 +21,10 @@ export interface GatewayMetrics {
   admission(outcome: "admitted" | "refused", reasons: readonly string[]): void;
   disconnect(cause: string): void;
   aclRefused(action: "publish" | "subscribe"): void;
+  /** Witness mode: a witness caught signing two states for one block. */
+  equivocation(witness: string): void;
+  /** Witness mode: an upstream's data not applied, by why (gateway/witness.ts REFUSALS). */
+  upstreamRefused(reason: string): void;
   render(view: GatewayMetricsView): Promise<string>;
 }
 
@@ -58,6 +63,18 @@ export function createGatewayMetrics(): GatewayMetrics {
     registers,
   });
   const ready = new Gauge({ name: "dtl_gateway_ready", help: "1 when the replica is fresh.", registers });
+  const equivocations = new Counter({
+    name: "dtl_gateway_witness_equivocations_total",
+    help: "Witnesses caught signing two different states for one block (their signatures are ignored since).",
+    labelNames: ["witness"],
+    registers,
+  });
+  const refusals = new Counter({
+    name: "dtl_gateway_upstream_refusals_total",
+    help: "Upstream data not applied in witness mode, by reason (digest_mismatch, history_head_mismatch, …).",
+    labelNames: ["reason"],
+    registers,
+  });
   return {
     contentType: registry.contentType,
     admission(outcome, reasons) {
@@ -66,6 +83,8 @@ export function createGatewayMetrics(): GatewayMetrics {
     },
     disconnect: (cause) => disconnects.inc({ cause }),
     aclRefused: (action) => acl.inc({ action }),
+    equivocation: (witness) => equivocations.inc({ witness }),
+    upstreamRefused: (reason) => refusals.inc({ reason }),
     async render(view) {
       connected.set(view.connected);
       devices.set(view.replicaDevices);

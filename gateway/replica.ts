@@ -57,7 +57,7 @@ export interface Replica {
 }
 
 /** Waits `ms`, or less when `signal` aborts. */
-const sleep = (ms: number, signal: AbortSignal) =>
+export const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(done, ms);
     function done() {
@@ -67,6 +67,34 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }
     signal.addEventListener("abort", done, { once: true });
   });
+
+/**
+ * What every kind of replica shares (this one, and gateway/witness.ts): its change listeners, and
+ * one loop that runs from start() until stop() aborts `signal`, after which `close` runs.
+ */
+export function replicaLifecycle(close: () => Promise<void>) {
+  const listeners = new Set<(c: ReplicaChange) => void>();
+  const stopper = new AbortController();
+  let loop: Promise<void> | undefined;
+  return {
+    signal: stopper.signal,
+    emit: (c: ReplicaChange) => listeners.forEach((l) => l(c)),
+    methods: (run: () => Promise<void>): Pick<Replica, "onChange" | "start" | "stop"> => ({
+      onChange(l) {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+      start() {
+        loop ??= run();
+      },
+      async stop() {
+        stopper.abort();
+        await loop?.catch(() => undefined);
+        await close();
+      },
+    }),
+  };
+}
 
 const roleKey = (role: string, account: string) => `${role.toLowerCase()}:${account.toLowerCase()}`;
 const PAGE = 500;
@@ -85,13 +113,12 @@ export async function openReplica(opts: {
   for await (const [k, v] of devicesDb.iterator()) devices.set(k, v);
   const meta: Meta = (await metaDb.get("meta")) ?? {};
   const roles = new Map<string, boolean>(meta.roles ?? []);
-  const listeners = new Set<(c: ReplicaChange) => void>();
-  const emit = (c: ReplicaChange) => listeners.forEach((l) => l(c));
+  const life = replicaLifecycle(() => db.close());
+  const { emit } = life;
+  const stopper = { signal: life.signal };
   const log = opts.logger.child({ component: "replica" });
   let synced = false;
   let current: string | undefined;
-  const stopper = new AbortController();
-  let loop: Promise<void> | undefined;
 
   const saveMeta = () => metaDb.put("meta", { ...meta, roles: [...roles] });
 
@@ -269,17 +296,6 @@ export async function openReplica(opts: {
     upstream: () => current,
     synced: () => synced,
     size: () => devices.size,
-    onChange(l) {
-      listeners.add(l);
-      return () => listeners.delete(l);
-    },
-    start() {
-      loop ??= run();
-    },
-    async stop() {
-      stopper.abort();
-      await loop?.catch(() => undefined);
-      await db.close();
-    },
+    ...life.methods(run),
   };
 }

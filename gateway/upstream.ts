@@ -3,7 +3,9 @@
  * the `deviceEvents` subscription over Server-Sent Events (Yoga's distinct-connections mode).
  * Only the public API: the gateway never reads an indexer's store.
  */
+import type { SignedCheckpoint, WitnessAlgorithm } from "../common/checkpoint";
 import { keyAlgorithmOfEnum } from "../common/codes";
+import type { BlockHeader, RawLog } from "../indexer/source";
 import { readSseFrames } from "../common/sse";
 
 /** What the replica keeps of a device: what the trust engine needs, with the roles resolved. */
@@ -81,6 +83,26 @@ export interface Upstream {
   ): Promise<{ devices: ReplicaDevice[]; endCursor: string | null; hasNextPage: boolean; totalCount: number }>;
   /** Opens the deviceEvents stream; resolves once the API has accepted it. */
   subscribe(onEvent: (e: DeviceEvent) => void, signal: AbortSignal): Promise<{ ended: Promise<void> }>;
+  /** Witness mode (gateway/witness.ts): what the upstream says it follows, deploy block included. */
+  identity(): Promise<UpstreamIdentity>;
+  /** Witness checkpoints the upstream serves at blocks ≥ fromBlock (unverified). */
+  checkpoints(fromBlock: number, first: number): Promise<SignedCheckpoint[]>;
+  /** Raw registry logs of [fromBlock, ≤ toBlock] with their blocks' headers (unverified). */
+  chainLogs(fromBlock: number, toBlock: number): Promise<ChainLogs>;
+}
+
+export interface UpstreamIdentity {
+  chainId: number;
+  registry: string;
+  deployBlock: number;
+  deployBlockHash: string | null;
+}
+
+export interface ChainLogs {
+  fromBlock: number;
+  toBlock: number;
+  logs: RawLog[];
+  blocks: BlockHeader[];
 }
 
 export interface RoleCheck {
@@ -180,6 +202,43 @@ export function createUpstream(url: string, timeoutMs = 5_000): Upstream {
         return true;
       });
       return { ended };
+    },
+    async identity() {
+      const d = await query<{ indexerStatus: UpstreamIdentity }>(
+        "{ indexerStatus { chainId registry deployBlock deployBlockHash } }",
+      );
+      return d.indexerStatus;
+    },
+    async checkpoints(fromBlock, first) {
+      const d = await query<{ checkpoints: (Omit<SignedCheckpoint, "algorithm"> & { algorithm: string })[] }>(
+        `query($from: Int!, $first: Int!) { checkpoints(fromBlock: $from, first: $first) {
+          chainId registry block blockHash digest witness signature algorithm } }`,
+        { from: fromBlock, first },
+      );
+      return d.checkpoints.map((c) => ({ ...c, algorithm: c.algorithm as WitnessAlgorithm }));
+    },
+    async chainLogs(fromBlock, toBlock) {
+      const hex = (n: number) => "0x" + n.toString(16);
+      const d = await query<{
+        chainLogs: {
+          fromBlock: number;
+          toBlock: number;
+          logs: (Omit<RawLog, "blockNumber" | "logIndex"> & { blockNumber: number; logIndex: number })[];
+          blocks: BlockHeader[];
+        };
+      }>(
+        `query($from: Int!, $to: Int!) { chainLogs(fromBlock: $from, toBlock: $to) { fromBlock toBlock
+          logs { blockNumber blockHash transactionHash logIndex address topics data }
+          blocks { number hash parentHash timestamp } } }`,
+        { from: fromBlock, to: toBlock },
+      );
+      const c = d.chainLogs;
+      return {
+        fromBlock: c.fromBlock,
+        toBlock: c.toBlock,
+        logs: c.logs.map((l) => ({ ...l, blockNumber: hex(l.blockNumber), logIndex: hex(l.logIndex) })),
+        blocks: c.blocks,
+      };
     },
   };
 }

@@ -239,6 +239,11 @@ export interface RangeWrites extends ApplyHead {
   blocks: Map<number, BlockRecord>;
   /** The history entries the range adds, in chain order. */
   entries: HistoryEntryRecord[];
+  /**
+   * With `checkpointEvery`: the state after each block of the range that is a multiple of it
+   * (what a witness signs once the block is final), from the range's headers.
+   */
+  marks: Map<number, BlockRecord>;
 }
 
 /** Reads records through the store's cache (store.ts `getRecords`). */
@@ -302,7 +307,13 @@ export async function prefetchRange(src: RecordSource, range: DecodedRange, unde
  * of each block that changed them (so undo data restores them to any block); below it only the
  * range's end gets a block record and the tallies are written once.
  */
-export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range: FetchedRange): RangeWrites {
+export function applyRange(
+  head: ApplyHead,
+  base: Base,
+  hashers: Hashers,
+  range: FetchedRange,
+  checkpointEvery = 0,
+): RangeWrites {
   const c = head.cursor;
   if (range.from !== c.block + 1)
     throw new FatalIndexerError(`internal: range ${range.from} does not follow cursor ${c.block}`);
@@ -322,6 +333,8 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
   let countsChanged = false;
   let i = 0;
   const { logs } = range;
+  // the digest after each block that has logs, to find the state after any block of the range
+  const folded: [number, string, number][] = [];
   while (i < range.events.length) {
     const b = range.events[i]!.blockNumber;
     const start = i;
@@ -340,6 +353,19 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
     digest = hashers.foldBlock(digest, b, range.events[start]!.blockHash, logs.slice(start, i));
     events += i - start;
     if (range.window) blocks.set(b, { hash: range.events[start]!.blockHash, digest, events });
+    if (checkpointEvery > 0) folded.push([b, digest, events]);
+  }
+  const marks = new Map<number, BlockRecord>();
+  if (checkpointEvery > 0) {
+    let j = 0;
+    let state = { digest: c.digest, events: c.events };
+    const first = Math.ceil(range.from / checkpointEvery) * checkpointEvery;
+    for (let n = first; n <= range.to; n += checkpointEvery) {
+      for (; j < folded.length && folded[j]![0] <= n; j++) state = { digest: folded[j]![1], events: folded[j]![2] };
+      const h = range.headers.get(n);
+      if (!h) throw new FatalIndexerError(`internal: no header for checkpoint block ${n}`);
+      marks.set(n, { hash: h.hash, ...state });
+    }
   }
   if (countsChanged) w.put(...countsKey, storedCounts(counts));
   if (range.window) {
@@ -360,5 +386,6 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
     counts,
     blocks,
     entries,
+    marks,
   };
 }

@@ -13,6 +13,7 @@
  * DTL_CACHE_MB), a quarter of it LevelDB's own block cache.
  */
 import { getAddress } from "ethers";
+import type { WitnessSigner } from "../common/checkpoint";
 import type { Deployment } from "../common/deployment";
 import { loadKeccak } from "../common/keccak";
 import { silentLogger, type Logger } from "../common/logger";
@@ -25,7 +26,7 @@ import { fetchHeaders } from "./source";
 import { createStoreReader } from "./store/reader";
 import type { Cursor, StoreIdentity } from "./store/schema";
 import { openLevelStore, type Store } from "./store/store";
-import { createSync, type Sync } from "./sync";
+import { createSync, type Sync, type SyncWitness } from "./sync";
 import type { IndexerStatusRecord, StoreChange, StoreReader } from "./types";
 
 export * from "./errors";
@@ -52,6 +53,11 @@ export interface IndexerOptions {
   retry?: { baseMs?: number; maxMs?: number };
   /** Memory for cached records and LevelDB's block cache, in bytes (default 64 MiB). */
   cacheBytes?: number;
+  /**
+   * A witness (DTL_WITNESS_KEY): signs a checkpoint at every `every`-th block once the block is
+   * final (below the reorg window), stored with the index (common/checkpoint.ts).
+   */
+  witness?: { signer: WitnessSigner; every: number };
 }
 
 export interface Indexer {
@@ -143,6 +149,7 @@ export async function openStore(
       chainId: id?.chainId ?? 0,
       registry: id?.registry ?? "",
       deployBlock: id?.deployBlock ?? 0,
+      ...(id && { deployBlockHash: id.deployBlockHash }),
       indexedBlock: c?.block ?? -1,
       indexedBlockHash: c?.hash ?? "",
       headBlock: c?.block ?? -1,
@@ -175,6 +182,9 @@ export function createIndexer(opts: IndexerOptions): Indexer {
   let sync: Sync | undefined;
   let running: Promise<void> | undefined;
   let fatal: Error | undefined;
+  let witness: SyncWitness | undefined;
+  if (opts.witness && (!Number.isInteger(opts.witness.every) || opts.witness.every < 1))
+    throw new RangeError(`the checkpoint interval must be a positive integer, got ${opts.witness.every}`);
 
   function emit(change: StoreChange): void {
     for (const l of changeListeners) {
@@ -193,6 +203,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
       chainId: identity.chainId,
       registry: identity.registry,
       deployBlock: identity.deployBlock,
+      deployBlockHash: identity.deployBlockHash,
       indexedBlock: c?.block ?? identity.deployBlock - 1,
       indexedBlockHash: c?.hash ?? "",
       headBlock: Math.max(s?.headBlock ?? 0, c?.block ?? 0),
@@ -202,6 +213,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
       rpcErrors: s?.rpcErrors ?? 0,
       confirmations,
       events: c?.events ?? 0,
+      ...(witness && { checkpoints: { signed: witness.signed, lastBlock: witness.lastBlock } }),
       ...(fatal ? { fatalError: fatal.message, fatalErrorName: fatal.name } : {}),
     };
   }
@@ -216,6 +228,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     listExpiringAttestations: (from, to, n, a) => need().listExpiringAttestations(from, to, n, a),
     getHistory: (id, n, a) => need().getHistory(id, n, a),
     hasRole: (r, a) => need().hasRole(r, a),
+    listCheckpoints: (b, n) => need().listCheckpoints(b, n),
     storeStats: () => need().storeStats(),
     status,
     onChange(listener) {
@@ -293,6 +306,16 @@ export function createIndexer(opts: IndexerOptions): Indexer {
       const hashers = createHashers(await loadKeccak());
       store = await prepare(hashers);
       inner = createStoreReader(store, { status, onChange: reader.onChange });
+      if (opts.witness) {
+        const [last] = (await store.subs.ckpt.keys({ reverse: true, limit: 1 }).all()) as string[];
+        witness = {
+          chainId: identity.chainId,
+          every: opts.witness.every,
+          signer: opts.witness.signer,
+          lastBlock: last === undefined ? null : Number.parseInt(last, 16),
+          signed: 0,
+        };
+      }
       const c = store.state.cursor!;
       logger.info({
         msg: "indexer started",
@@ -314,6 +337,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
         ranges: opts.ranges,
         retry: opts.retry,
         emit,
+        ...(witness && { witness }),
       });
       running = sync
         .run()

@@ -22,6 +22,8 @@ export interface ReplayResult {
   events: number;
   /** Per device: head and event count after `block`. */
   heads: Map<string, { head: string; eventCount: number }>;
+  /** The state after each block of {@link ReplayOptions.marks} (what a witness checkpoint signs). */
+  marks: Map<number, { blockHash: string; digest: string }>;
 }
 
 export interface ReplayOptions {
@@ -32,6 +34,8 @@ export interface ReplayOptions {
   /** Called for each event in chain order (after its head was checked). */
   onEvent?(event: RegistryEvent): void;
   client?: RpcClient;
+  /** Blocks whose hash and digest after them to report (witness checkpoints to check). */
+  marks?: readonly number[];
 }
 
 /**
@@ -51,13 +55,22 @@ export async function replayRegistry(
   let digest = hashers.genesisDigest(deployment);
   let events = 0;
   let blockHash = "";
+  const want = [...new Set(opts.marks ?? [])].filter((n) => n >= deployment.deployBlock).sort((a, b) => a - b);
+  const marks = new Map<number, { blockHash: string; digest: string }>();
+  let next = 0;
   for (let from = deployment.deployBlock; from <= toBlock; from += span) {
     const to = Math.min(toBlock, from + span - 1);
-    const range = await readRegistryRange(client, deployment.registry, from, to);
+    const range = await readRegistryRange(client, deployment.registry, from, to, want);
+    // the state after each wanted block up to `upTo`: the digest as folded so far
+    const mark = (upTo: number) => {
+      for (; next < want.length && want[next]! <= upTo; next++)
+        marks.set(want[next]!, { blockHash: range.headers.get(want[next]!)!.hash, digest });
+    };
     let i = 0;
     while (i < range.events.length) {
       const start = i;
       const b = range.events[i]!.blockNumber;
+      mark(b - 1);
       for (; i < range.events.length && range.events[i]!.blockNumber === b; i++) {
         const e = range.events[i]!;
         if (e.type === "device") checkHead(heads, e, hashers.nextHead);
@@ -65,10 +78,11 @@ export async function replayRegistry(
       }
       digest = hashers.foldBlock(digest, b, range.events[start]!.blockHash, range.logs.slice(start, i));
     }
+    mark(to);
     events += range.events.length;
     blockHash = range.headers.get(to)!.hash;
   }
-  return { block: toBlock, blockHash, digest, events, heads };
+  return { block: toBlock, blockHash, digest, events, heads, marks };
 }
 
 function checkHead(

@@ -346,11 +346,14 @@ export async function readRegistryRange(
   registry: string,
   from: number,
   to: number,
+  /** Headers wanted besides those (e.g. the blocks a witness signs). */
+  extraHeaders: Iterable<number> = [],
 ): Promise<DecodedRange> {
   const logs = await fetchRegistryLogs(client, registry, from, to);
   const events = logs.map(decodeLog);
   const wanted = new Set(events.map((e) => e.blockNumber));
   wanted.add(to);
+  for (const n of extraHeaders) if (n >= from && n <= to) wanted.add(n);
   if (from > 0) wanted.add(from - 1);
   const headers = await fetchHeaders(client, wanted);
   checkLogBlocks(events, headers);

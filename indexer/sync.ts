@@ -18,6 +18,7 @@
  *   jitter (common/retry.ts) and try the same `from` again, so no block is ever skipped; range
  *   limits and time-outs narrow the span. Fatal errors end the loop.
  */
+import type { SignedCheckpoint, WitnessSigner } from "../common/checkpoint";
 import type { Logger } from "../common/logger";
 import { retry, sleep, type RetryInfo } from "../common/retry";
 import { RpcRangeLimitError, RpcTransportError, type RpcClient } from "../common/rpc";
@@ -43,6 +44,18 @@ export interface SyncOptions {
   retry?: { baseMs?: number; maxMs?: number };
   /** Called after every commit (applied ranges and rollbacks). */
   emit(change: StoreChange): void;
+  /** Signs a checkpoint at every `every`-th block once it is final (DTL_WITNESS_KEY). */
+  witness?: SyncWitness;
+}
+
+export interface SyncWitness {
+  chainId: number;
+  every: number;
+  signer: WitnessSigner;
+  /** The newest checkpoint in the store (null: none); moved by every commit that signs. */
+  lastBlock: number | null;
+  /** Checkpoints signed by this process. */
+  signed: number;
 }
 
 export interface SyncState {
@@ -121,7 +134,7 @@ export function createSync(opts: SyncOptions): Sync {
         const started = Date.now();
         const range = window
           ? await readWindowRange(client, opts.registry, from, to)
-          : await readRegistryRange(client, opts.registry, from, to);
+          : await readRegistryRange(client, opts.registry, from, to, marksIn(from, to));
         sizer.succeeded(to - from + 1, range.logs.length);
         logger.debug({
           msg: "fetched",
@@ -148,12 +161,51 @@ export function createSync(opts: SyncOptions): Sync {
 
   const committedHead = (): ApplyHead => ({ cursor: cursor(), counts: store.state.counts });
 
+  /** The blocks of [from, to] a witness signs (none without one). */
+  function marksIn(from: number, to: number): number[] {
+    const every = opts.witness?.every ?? 0;
+    const out: number[] = [];
+    if (every > 0) for (let n = Math.ceil(from / every) * every; n <= to; n += every) out.push(n);
+    return out;
+  }
+
+  /** Nothing at or below this block can be rolled back (ReorgTooDeepError otherwise): it is final. */
+  const finalBlock = (c: Cursor) => Math.max(c.undoFloor, c.block - opts.reorgWindow);
+
+  // Invariant: a checkpoint is signed only for a block that the commit carrying it makes final, from
+  // that block's record (this range's marks, or the window's block records, which every block
+  // inside the window has); being final, no rollback can change what it signed. Blocks signed
+  // before (a rollback lowers the final block, and they come round again) are not signed twice.
+  function checkpointsFor(r: RangeWrites): SignedCheckpoint[] {
+    const wit = opts.witness;
+    if (!wit) return [];
+    const out: SignedCheckpoint[] = [];
+    const from = Math.max(finalBlock(cursor()), wit.lastBlock ?? -1) + 1;
+    for (const n of marksIn(from, finalBlock(r.cursor))) {
+      const rec = r.marks.get(n) ?? r.blocks.get(n) ?? store.state.blocks.get(n);
+      if (!rec) {
+        logger.warn({ msg: "no block record for a checkpoint, not signed", block_number: n });
+        continue;
+      }
+      out.push(
+        wit.signer.sign({
+          chainId: wit.chainId,
+          registry: opts.registry,
+          block: n,
+          blockHash: rec.hash,
+          digest: rec.digest,
+        }),
+      );
+    }
+    return out;
+  }
+
   /** Prefetches and applies `range` over `head`; `under` is the range before, if not committed yet. */
   async function prepare(range: FetchedRange, head: ApplyHead, under?: RangeWrites) {
     const t0 = performance.now();
     const base = await prefetchRange(store, range, under?.w);
     const t1 = performance.now();
-    const r = applyRange(head, base, hashers, range);
+    const r = applyRange(head, base, hashers, range, opts.witness?.every ?? 0);
     return { r, prefetchMs: t1 - t0, applyMs: performance.now() - t1 };
   }
 
@@ -161,13 +213,20 @@ export function createSync(opts: SyncOptions): Sync {
     const { r } = prepared;
     const t0 = performance.now();
     const undo = await r.w.undo(store.subs);
+    const checkpoints = checkpointsFor(r);
     await store.commitRange({
       w: r.w,
       cursor: r.cursor,
       blocks: r.blocks,
       undo,
       pruneBelow: Math.max(r.cursor.undoFloor, range.to - opts.reorgWindow),
+      checkpoints,
     });
+    if (checkpoints.length && opts.witness) {
+      opts.witness.lastBlock = checkpoints[checkpoints.length - 1]!.block;
+      opts.witness.signed += checkpoints.length;
+      logger.debug({ msg: "checkpoints signed", blocks: checkpoints.map((c) => c.block) });
+    }
     logger.debug({
       msg: "applied",
       from_block: range.from,

@@ -5,6 +5,7 @@
  * Conventions: ids and hashes are 0x-prefixed lowercase hex (bytes32); addresses are EIP-55
  * checksummed; times are unix seconds (numbers); block numbers are numbers.
  */
+import type { SignedCheckpoint } from "../common/checkpoint";
 import type { DeviceEventName, DeviceStatusName } from "../common/codes";
 
 export interface RevocationRecord {
@@ -116,6 +117,8 @@ export interface IndexerStatusRecord {
   chainId: number;
   registry: string;
   deployBlock: number;
+  /** The deploy block's hash (the state digest's genesis commits to it). */
+  deployBlockHash?: string;
   /** Last block whose events are applied. */
   indexedBlock: number;
   indexedBlockHash: string;
@@ -138,6 +141,8 @@ export interface IndexerStatusRecord {
   fatalError?: string;
   /** Name of the fatal error class, e.g. "HistoryHeadMismatchError". */
   fatalErrorName?: string;
+  /** With a witness key: checkpoints signed by this process, and the newest checkpoint's block. */
+  checkpoints?: { signed: number; lastBlock: number | null };
 }
 
 /** What the indexer reports after each committed batch (listeners hear only committed data). */
@@ -201,6 +206,8 @@ export interface StoreReader {
   getHistory(deviceId: string, first: number, after?: string | null): Promise<Page<HistoryEntryRecord>>;
   /** Whether `account` holds `role` (bytes32) according to RoleGranted/RoleRevoked events. */
   hasRole(role: string, account: string): Promise<boolean>;
+  /** Witness checkpoints at blocks ≥ `fromBlock`, oldest first, at most `first`. */
+  listCheckpoints(fromBlock: number, first: number): Promise<SignedCheckpoint[]>;
   status(): IndexerStatusRecord;
   /** Cache counters and the store's size on disk (cheap: counters, a sampled size). */
   storeStats(): Promise<StoreStats>;

@@ -43,6 +43,10 @@ export const command: Command = {
       );
       io.out(`  replayed ${report.logs} logs: ${report.events} device events of ${report.devices} devices`);
       io.out(`  state digest: replay ${report.digest.replayed}, API ${report.digest.api}`);
+      if (report.checkpoints.checked > 0)
+        io.out(
+          `  witness checkpoints: ${report.checkpoints.checked} checked (signature and digest) from ${report.checkpoints.witnesses.join(", ")}`,
+        );
       for (const p of report.problems) {
         io.out(
           `  ✗ ${p.deviceId ? `device ${p.deviceId} ` : ""}block ${p.block}${p.seq ? ` entry #${p.seq}` : ""}${p.field ? ` field ${p.field}` : ""} [${p.source}]: ${p.message}`,

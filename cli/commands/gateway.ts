@@ -17,7 +17,7 @@ import { aborted } from "../stack";
 export const command: Command = {
   name: "gateway",
   usage:
-    "dtl gateway --upstream URL [--upstream URL]… [--policy gateway.json] [--id NAME] [--tls-cert FILE --tls-key FILE | --insecure-plain] [--host 127.0.0.1] [--mqtt-port 8883] [--http-port 9100] [--data-dir .dtl/gateway] [--heartbeat-ms 1000] [--log-level info]",
+    "dtl gateway --upstream URL [--upstream URL]… [--policy gateway.json] [--id NAME] [--tls-cert FILE --tls-key FILE | --insecure-plain] [--host 127.0.0.1] [--mqtt-port 8883] [--http-port 9100] [--data-dir .dtl/gateway] [--heartbeat-ms 1000] [--witness ADDRESS|MLDSA44_PUBKEY]… [--witness-threshold K] [--log-level info]",
   summary: "run the edge gateway: an MQTT broker that admits only trusted devices",
   graceful: true,
   options: {
@@ -32,12 +32,19 @@ export const command: Command = {
     "tls-key": { type: "string" },
     "insecure-plain": { type: "boolean" },
     "heartbeat-ms": { type: "string" },
+    witness: { type: "string", multiple: true },
+    "witness-threshold": { type: "string" },
     "log-level": { type: "string" },
   },
   async run(inv) {
     if (inv.positionals.length) throw new CliError(`gateway: unexpected argument "${inv.positionals[0]}"`);
     const upstream = inv.values.upstream;
-    const flags = { ...inv.values, upstream: Array.isArray(upstream) ? upstream.join(",") : upstream };
+    const witness = inv.values.witness;
+    const flags = {
+      ...inv.values,
+      upstream: Array.isArray(upstream) ? upstream.join(",") : upstream,
+      witness: Array.isArray(witness) ? witness.join(",") : witness,
+    };
     const problems: string[] = [];
     let cfg: Config<"gateway">["gateway"];
     try {
@@ -50,6 +57,13 @@ export const command: Command = {
       cfg.policyFile = typeof inv.values.policy === "string" ? inv.values.policy : inv.env.DTL_GATEWAY_POLICY;
       cfg.insecurePlain = true;
     }
+    const threshold = cfg.witnessThreshold ?? cfg.witnesses.length;
+    if (cfg.witnessThreshold !== undefined && cfg.witnesses.length === 0)
+      problems.push("--witness-threshold: give the witnesses it counts (--witness, repeatable)");
+    else if (threshold > cfg.witnesses.length)
+      problems.push(
+        `--witness-threshold: ${threshold} signatures cannot come from ${cfg.witnesses.length} witness${cfg.witnesses.length === 1 ? "" : "es"}`,
+      );
     if (cfg.insecurePlain && (cfg.tlsCert || cfg.tlsKey))
       problems.push("--insecure-plain: give either --tls-cert/--tls-key or --insecure-plain, not both");
     if (!cfg.insecurePlain && !(cfg.tlsCert && cfg.tlsKey))
@@ -92,14 +106,19 @@ export const command: Command = {
       ...(tls && { tls }),
       heartbeatMs: cfg.heartbeatMs,
       logger,
+      ...(cfg.witnesses.length > 0 && { witnesses: { list: cfg.witnesses, threshold } }),
     });
     const last = gw.replica.lastContactMs();
     const age =
       last === undefined
         ? "empty replica"
         : `replica of ${gw.replica.size()} devices, ${Math.round((Date.now() - last) / 1000)} s old`;
+    const v = gw.verification?.();
+    const witnesses = v
+      ? `; witnesses ${v.witnesses.join(", ")} (${v.threshold} must sign; verified up to block ${v.verifiedBlock})`
+      : "";
     inv.io.err(
-      `dtl gateway ${gatewayId}: MQTT at ${gw.mqttUrl}${tls ? "" : " — PLAIN MQTT, NOT ENCRYPTED (--insecure-plain)"}; ops at ${gw.httpUrl}; upstreams ${cfg.upstreams.join(", ")}; ${age} (max ${policy.maxStalenessSeconds} s); observations ${gw.observationsFile}`,
+      `dtl gateway ${gatewayId}: MQTT at ${gw.mqttUrl}${tls ? "" : " — PLAIN MQTT, NOT ENCRYPTED (--insecure-plain)"}; ops at ${gw.httpUrl}; upstreams ${cfg.upstreams.join(", ")}${witnesses}; ${age} (max ${policy.maxStalenessSeconds} s); observations ${gw.observationsFile}`,
     );
     const onHup = () => {
       try {

@@ -2,6 +2,7 @@
  * dtl serve — the indexer + GraphQL API against any RPC (a Besu QBFT network in production).
  * Logs are pino JSON on stdout; one human line on stderr says where the API listens.
  */
+import { createWitnessSigner } from "../../common/checkpoint";
 import { CHAIN_OPTIONS } from "../args";
 import type { Command } from "../command";
 import { config, connect } from "../context";
@@ -12,7 +13,7 @@ import { aborted, startStack } from "../stack";
 export const command: Command = {
   name: "serve",
   usage:
-    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
+    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--max-lag-blocks 2] [--checkpoint-interval 10] [--log-level info] [--rebuild]   (DTL_WITNESS_KEY: sign checkpoints)",
   summary: "run the indexer and the GraphQL API against any RPC",
   graceful: true,
   options: {
@@ -26,12 +27,15 @@ export const command: Command = {
     "max-block-range": { type: "string" },
     "cache-mb": { type: "string" },
     "max-lag-blocks": { type: "string" },
+    "checkpoint-interval": { type: "string" },
     "log-level": { type: "string" },
     rebuild: { type: "boolean" },
   },
   async run(inv) {
     if (inv.positionals.length) throw new CliError(`serve: unexpected argument "${inv.positionals[0]}"`);
-    const cfg = config(["chain", "indexer", "server"], inv.values, inv.env);
+    const cfg = config(["chain", "indexer", "server", "witness"], inv.values, inv.env);
+    const { witnessKey, checkpointInterval } = cfg.witness;
+    const witness = witnessKey ? { signer: createWitnessSigner(witnessKey), every: checkpointInterval } : undefined;
     const ctx = await connect(inv.values, inv.env);
     const logger = cliLogger(cfg.server.logLevel, "stdout");
     const stack = await startStack({
@@ -49,9 +53,10 @@ export const command: Command = {
       apiKeys: cfg.server.apiKeys,
       rebuild: cfg.indexer.rebuild,
       logger,
+      ...(witness && { witness }),
     });
     inv.io.err(
-      `dtl serve: indexing registry ${ctx.deployment.registry} on chain ${ctx.chainId} (${ctx.rpcUrl}) into ${cfg.indexer.dataDir}; GraphQL at ${stack.graphqlUrl}${cfg.server.apiKeys.length ? " (API keys required)" : ""}`,
+      `dtl serve: indexing registry ${ctx.deployment.registry} on chain ${ctx.chainId} (${ctx.rpcUrl}) into ${cfg.indexer.dataDir}; GraphQL at ${stack.graphqlUrl}${cfg.server.apiKeys.length ? " (API keys required)" : ""}${witness ? `; witness ${witness.signer.identity.address} (${witness.signer.identity.algorithm}) signs a checkpoint every ${witness.every} blocks once final` : ""}`,
     );
     const outcome = await Promise.race([aborted(inv.signal).then(() => undefined), stack.fatal]);
     await stack.stop();

@@ -4,6 +4,7 @@
  * sublevels, histories by range scans, counts from the memory state's tallies, role checks from
  * memory (bounded by accounts).
  */
+import type { SignedCheckpoint } from "../../common/checkpoint";
 import { encodeShortName } from "../../common/ids";
 import { DEVICE_STATUS } from "../../common/codes";
 import type {
@@ -254,6 +255,12 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
     async hasRole(role, account) {
       if (!/^0x[0-9a-fA-F]{64}$/.test(role) || !/^0x[0-9a-fA-F]{40}$/.test(account)) return false;
       return state().roles.has(keys.role(role, account));
+    },
+    async listCheckpoints(fromBlock, first) {
+      const n = pageSize(first);
+      if (n === 0) return [];
+      const gte = keys.block(Math.max(0, fromBlock));
+      return (await store.subs.ckpt.values({ gte, limit: n }).all()) as SignedCheckpoint[];
     },
     status: () => deps.status(),
     storeStats: () => store.stats(),

@@ -19,6 +19,8 @@
  *   byExpiry   <expiresAt:10><uid:64>               → ""   unrevoked attestations that expire, soonest first
  *   blk        <block:12>                           → { hash, digest, events }   reorg window (+ the undo floor)
  *   undo       <block:12>                           → UndoOp[]   what block <block> overwrote
+ *   ckpt       <block:12>                           → SignedCheckpoint   witness checkpoints (DTL_WITNESS_KEY):
+ *              only final blocks are signed, so no reorg or rollback ever touches them (no undo)
  *
  * What the store keeps in memory is bounded by something other than the fleet: identity, cursor,
  * the window's `blk` records, role members and the tallies. Devices, attestations and lists are
@@ -45,6 +47,7 @@ const ENCODINGS = {
   byExpiry: "utf8",
   blk: "json",
   undo: "json",
+  ckpt: "json",
 } as const;
 
 export type SubName = keyof typeof ENCODINGS;

@@ -17,6 +17,7 @@ import { mkdirSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { ClassicLevel } from "classic-level";
+import type { SignedCheckpoint } from "../../common/checkpoint";
 import { DEFAULT_CACHE_MB } from "../../common/config";
 import { StoreLockedError, StoreSchemaError } from "../errors";
 import type { HistoryEntryRecord, StoreStats } from "../types";
@@ -82,6 +83,8 @@ export interface Store {
     blocks: ReadonlyMap<number, BlockRecord>;
     undo: ReadonlyMap<number, UndoOp[]>;
     pruneBelow: number;
+    /** Witness checkpoints this commit makes final (written in the same batch, never undone). */
+    checkpoints?: readonly SignedCheckpoint[];
   }): Promise<void>;
   /**
    * Rolls everything above `ancestor` back with the undo data (one batch) and returns the
@@ -234,8 +237,9 @@ export async function openLevelStore(
       cache.clear();
       state = emptyState();
     },
-    async commitRange({ w, cursor, blocks, undo, pruneBelow }) {
+    async commitRange({ w, cursor, blocks, undo, pruneBelow, checkpoints }) {
       const writes = w.writes();
+      for (const cp of checkpoints ?? []) writes.push({ sub: "ckpt", key: keys.block(cp.block), value: cp });
       for (const [n, b] of blocks) writes.push({ sub: "blk", key: keys.block(n), value: b });
       for (const [n, ops] of undo) if (ops.length) writes.push({ sub: "undo", key: keys.block(n), value: ops });
       for (const n of state.blocks.keys()) {

@@ -12,3 +12,9 @@ export {
   type NodeHandle,
   type HardhatNodeOptions,
 } from "../../common/hardhat-node";
+import { rpcCall } from "../../common/hardhat-node";
+
+/** Mines `n` empty blocks, one evm_mine each (hardhat_mine's reserved blocks do not link by parentHash). */
+export async function mineBlocks(url: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await rpcCall(url, "evm_mine");
+}

@@ -78,7 +78,7 @@ export function removeTempDirs(): void {
 }
 
 /** Sublevels holding the mirror's content (blk/undo depend on how ranges were split). */
-const CONTENT = SUBLEVELS.filter((s) => !["meta", "blk", "undo"].includes(s));
+const CONTENT = SUBLEVELS.filter((s) => !["meta", "blk", "undo", "ckpt"].includes(s));
 
 /**
  * Canonical dump of a closed store: every content key and value (as hex: some are binary), the

@@ -106,6 +106,7 @@ describe("indexer: store layout on disk", function () {
       "byExpiry",
       "blk",
       "undo",
+      "ckpt",
     ]);
   });
 

@@ -72,7 +72,12 @@ interface Device {
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const hex64 = (r: () => number): string =>
-  "0x" + Array.from({ length: 8 }, () => Math.floor(r() * 2 ** 32).toString(16).padStart(8, "0")).join("");
+  "0x" +
+  Array.from({ length: 8 }, () =>
+    Math.floor(r() * 2 ** 32)
+      .toString(16)
+      .padStart(8, "0"),
+  ).join("");
 
 export interface Simulation {
   sites: Record<string, string>;
@@ -152,7 +157,7 @@ export function simulate(opts: SimOptions): Simulation {
     const last = timed.pop()!;
     if (timed.length) {
       timed[0] = last;
-      for (let i = 0; ; ) {
+      for (let i = 0; ;) {
         const l = 2 * i + 1;
         const m = l + 1 < timed.length && less(l + 1, l) ? l + 1 : l;
         if (l >= timed.length || !less(m, i)) break;
@@ -168,7 +173,15 @@ export function simulate(opts: SimOptions): Simulation {
     out.push({ arrival: t + Math.floor(r() * 300), obs: { ts: t, ...obs } });
   };
   const sessionStart = (d: Device, t: number, gateway: string, remote: string, attacker = false): void => {
-    emit(t - 5, { type: "decision", gateway, clientId: d.id, deviceId: d.id, outcome: "admitted", reasons: [], remote });
+    emit(t - 5, {
+      type: "decision",
+      gateway,
+      clientId: d.id,
+      deviceId: d.id,
+      outcome: "admitted",
+      reasons: [],
+      remote,
+    });
     emit(t, { type: "session", event: "start", gateway, deviceId: d.id, segment: `site/${d.type}`, remote });
     d.sessions.push({ gateway, start: t, live: true, ...(attacker && { attacker }) });
     if (!attacker) emit(t + between(500, 3_000), { type: "firmware", gateway, deviceId: d.id, hash: d.firmware });
@@ -177,13 +190,21 @@ export function simulate(opts: SimOptions): Simulation {
     const i = d.sessions.indexOf(s);
     if (i < 0) return;
     d.sessions.splice(i, 1);
-    emit(t, { type: "session", event: "end", gateway: s.gateway, deviceId: d.id, cause, durationMs: Math.round(t - s.start) });
+    emit(t, {
+      type: "session",
+      event: "end",
+      gateway: s.gateway,
+      deviceId: d.id,
+      cause,
+      durationMs: Math.round(t - s.start),
+    });
   };
   const own = (d: Device): Session | undefined => d.sessions.find((s) => !s.attacker);
   const labels: Label[] = [];
 
   // everyone connects in the first minute
-  for (const d of devices) at(start + between(0, MINUTE), () => sessionStart(d, now, gw(d.site, d.gateway), nat(d.site)));
+  for (const d of devices)
+    at(start + between(0, MINUTE), () => sessionStart(d, now, gw(d.site, d.gateway), nat(d.site)));
 
   // normal life
   for (const d of devices) {
@@ -325,7 +346,13 @@ export function simulate(opts: SimOptions): Simulation {
     const rate = mode === "rate" || mode === "mixed" ? between(4, 15) : 1;
     const size = mode === "size" || mode === "mixed" ? between(3, 10) : 1;
     const topic = mode === "topic" || mode === "mixed" ? pick(["shell", "exfil/data", "cmd/exec", "scan"]) : undefined;
-    labels.push({ kind: "hijack", at: t, deviceId: d.id, devices: [d.id], detail: `${mode} ×${rate.toFixed(1)} size ×${size.toFixed(1)}` });
+    labels.push({
+      kind: "hijack",
+      at: t,
+      deviceId: d.id,
+      devices: [d.id],
+      detail: `${mode} ×${rate.toFixed(1)} size ×${size.toFixed(1)}`,
+    });
     d.hijack = { from: t, rate, size, ...(topic !== undefined && { topic }) };
   }
   for (let i = 0; i < counts.credential; i++) {

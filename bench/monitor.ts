@@ -101,7 +101,7 @@ export async function runSimulation(seed: number, devices: number, days = 2): Pr
   try {
     for (const minute of sim.minutes()) {
       // a batch is what one push would carry: at most BATCH observations within SPREAD_MS
-      for (let i = 0; i < minute.length; ) {
+      for (let i = 0; i < minute.length;) {
         let j = i + 1;
         while (j < minute.length && j - i < BATCH && minute[j]!.arrival - minute[i]!.arrival <= SPREAD_MS) j++;
         const part = minute.slice(i, j);
@@ -129,7 +129,10 @@ export async function run(): Promise<Figures> {
   const s = score(r.sim, r.alerts);
   if (process.env.DTL_BENCH_MONITOR_VERBOSE)
     for (const [k, v] of Object.entries(s))
-      console.error(k, JSON.stringify({ missed: v.missed, falseAlerts: v.falseAlerts.slice(0, 10), ttd: v.timesToDetect }));
+      console.error(
+        k,
+        JSON.stringify({ missed: v.missed, falseAlerts: v.falseAlerts.slice(0, 10), ttd: v.timesToDetect }),
+      );
   const max = (xs: number[]): number => (xs.length ? Math.max(...xs) : NaN);
   const f: Figures = {
     devices,
@@ -168,6 +171,8 @@ export async function run(): Promise<Figures> {
     );
   f["clone.crossSiteTimeToDetectMs"] = round(ttdOf((l) => !l.detail.startsWith("same site")));
   f["clone.sameSiteTimeToDetectMs"] = round(ttdOf((l) => l.detail.startsWith("same site")));
-  f["clone.sameSiteIncidents"] = r.sim.labels.filter((l) => l.kind === "clone" && l.detail.startsWith("same site")).length;
+  f["clone.sameSiteIncidents"] = r.sim.labels.filter(
+    (l) => l.kind === "clone" && l.detail.startsWith("same site"),
+  ).length;
   return f;
 }

@@ -67,7 +67,7 @@ export const DEFAULT_DETECTOR_PARAMS: DetectorParams = {
   binSlack: 1,
   silentRate: 0.35,
   silentBreak: 1,
-  hourWarmup: 30,
+  hourWarmup: 50,
   driftSustain: 3,
   newTopicIntervals: 3,
   topicWindowMs: 30 * 60_000,
@@ -135,7 +135,9 @@ export function detectClone(p: DetectorParams, d: DeviceProfile, o: Observation)
     for (const [gw, s] of Object.entries(d.sessions)) {
       if (gw === o.gateway) continue;
       if (siteOf(p, gw) !== site)
-        out.push(cloneSignal(o, d.id, "concurrent sessions at two sites", { gateways: [gw, o.gateway], since: s.start }));
+        out.push(
+          cloneSignal(o, d.id, "concurrent sessions at two sites", { gateways: [gw, o.gateway], since: s.start }),
+        );
     }
     const open = Object.keys(d.sessions).filter((g) => g !== o.gateway);
     if (open.length === 0 && d.last && d.last.site !== site && o.ts - d.last.at < p.minTravelMs)
@@ -225,7 +227,12 @@ export function detectCredentialDevice(p: DetectorParams, d: DeviceProfile, o: O
       deviceId: d.id,
       gateway: o.gateway,
       weight: 0.6,
-      evidence: { why: "burst of failed proofs for the device", failures: n, windowMs: p.credentialWindowMs, reason: f.reason },
+      evidence: {
+        why: "burst of failed proofs for the device",
+        failures: n,
+        windowMs: p.credentialWindowMs,
+        reason: f.reason,
+      },
     },
   ];
 }
@@ -302,7 +309,12 @@ export function detectDrift(p: DetectorParams, d: DeviceProfile, o: Observation)
           deviceId: d.id,
           gateway: o.gateway,
           weight: 0.5,
-          evidence: { why: "topic never seen in the profile", topic: t, intervals: times.length, known: d.topics.slice(0, 20) },
+          evidence: {
+            why: "topic never seen in the profile",
+            topic: t,
+            intervals: times.length,
+            known: d.topics.slice(0, 20),
+          },
         });
     }
   }
@@ -329,7 +341,8 @@ export function detectDrift(p: DetectorParams, d: DeviceProfile, o: Observation)
   d.driftStreak = 0;
   if (!warm || d.rateBins[rb]! > 0) d.rateBins[rb]!++;
   if (sb !== undefined && (!warm || d.sizeBins[sb]! > 0)) d.sizeBins[sb]!++;
-  d.hourMax[hour] = Math.max(d.hourMax[hour]!, d.rate);
+  // an hour's top rate is learned while that hour warms up, then kept (no creeping into silent hours)
+  if (d.hourN[hour]! < p.hourWarmup) d.hourMax[hour] = Math.max(d.hourMax[hour]!, d.rate);
   d.hourN[hour]!++;
   if (!warm) {
     for (const t of o.topics) if (!d.topics.includes(t) && d.topics.length < 256) d.topics.push(t);

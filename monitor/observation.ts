@@ -87,7 +87,12 @@ export const observationSchema = z.discriminatedUnion("type", [
     topic: z.string().max(256),
     outcome: z.literal("refused"),
   }),
-  z.object({ ...base, type: z.literal("policy"), event: z.enum(["reloaded", "reload-failed"]), detail: z.string().optional() }),
+  z.object({
+    ...base,
+    type: z.literal("policy"),
+    event: z.enum(["reloaded", "reload-failed"]),
+    detail: z.string().optional(),
+  }),
 ]);
 
 export type Observation = z.infer<typeof observationSchema>;
@@ -108,8 +113,6 @@ export class ObservationError extends Error {
 export function parseObservation(input: unknown): Observation {
   const r = observationSchema.safeParse(input);
   if (r.success) return r.data;
-  const msg = r.error.issues
-    .map((i) => `${i.path.length ? i.path.join(".") : "observation"}: ${i.message}`)
-    .join("; ");
+  const msg = r.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "observation"}: ${i.message}`).join("; ");
   throw new ObservationError("OBSERVATION_MALFORMED", msg);
 }

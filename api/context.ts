@@ -9,6 +9,7 @@ import type { RpcClient } from "../common/rpc";
 import type { IndexerStatusRecord, StoreReader } from "../indexer/types";
 import type { ChallengeStore } from "./challenges";
 import type { ApiMetrics } from "./metrics";
+import type { MonitorHost } from "../monitor/graphql";
 
 export interface Snapshot {
   status: IndexerStatusRecord;
@@ -28,6 +29,8 @@ export interface ApiState {
   subscriptions: { open: number; max: number };
   /** The chain itself, for reads the index must not answer (chainHistoryHead); absent when not given. */
   chain?: { client: RpcClient; registry: string };
+  /** The monitor (issue 13) when the server runs one. */
+  monitor?: MonitorHost;
 }
 
 export interface ApiContext {

@@ -13,6 +13,7 @@ import { scalarResolvers } from "./scalars";
 import { verdictsFor } from "./trust-service";
 import { TooManyChallengesError } from "./challenges";
 import { chainHistoryHead } from "./chain-head";
+import { monitorResolvers } from "../monitor/graphql";
 
 /** Largest page a connection serves. */
 export const MAX_PAGE = 500;
@@ -131,6 +132,7 @@ export const resolvers = {
       return Promise.all(args.checks.map((c) => ctx.state.store.hasRole(c.role, c.account)));
     },
     chainHistoryHead,
+    ...monitorResolvers.Query,
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {
@@ -147,6 +149,7 @@ export const resolvers = {
         throw err;
       }
     },
+    ...monitorResolvers.Mutation,
   },
   Subscription: {
     deviceEvents: {
@@ -188,6 +191,7 @@ export const resolvers = {
       },
       resolve: (entry: HistoryEntryView) => entry,
     },
+    ...monitorResolvers.Subscription,
   },
   Device: {
     keyAlgorithm: (d: DeviceRecord) => keyAlgorithmEnum(d.keyAlgorithm),

@@ -85,12 +85,17 @@ export interface MonitorOptions {
 }
 
 export interface Monitor {
-  /** Validates and ingests a batch; refused items are reported by index, the rest are applied in order. */
-  ingest(inputs: readonly unknown[]): Promise<IngestResult>;
+  /**
+   * Validates and ingests a batch in order; refused items are reported by index. `atomic`: when
+   * anything is refused (or the batch would exceed its gateway's rate) nothing is applied.
+   */
+  ingest(inputs: readonly unknown[], opts?: { atomic?: boolean }): Promise<IngestResult>;
   risk(deviceId: string, at?: number): DeviceRisk;
   /** Alerts after `afterSeq`, oldest first (from the store when there is one). */
   alerts(afterSeq?: number, limit?: number): Promise<Alert[]>;
   lastAlertSeq(): number;
+  /** Adds a counter listener (monitor/metrics.ts) to the one given in the options. */
+  countWith(listener: NonNullable<MonitorOptions["onCount"]>): void;
   /** Hears every new alert once it is committed. Returns the unsubscribe. */
   onAlert(listener: (a: Alert) => void): () => void;
   /** The device was dealt with (reinstated): its signals up to `at` no longer count. */
@@ -119,7 +124,10 @@ export async function createMonitor(opts: MonitorOptions = {}): Promise<Monitor>
   const halfLife = { ...DEFAULT_HALF_LIFE, ...opts.halfLifeMs };
   const rate = opts.gatewayRate ?? { perSecond: 2_000, burst: 20_000 };
   const flushMs = opts.flushMs ?? 5_000;
-  const count = opts.onCount ?? (() => {});
+  const counters = opts.onCount ? [opts.onCount] : [];
+  const count: NonNullable<MonitorOptions["onCount"]> = (what) => {
+    for (const c of counters) c(what);
+  };
   const store = opts.store;
 
   const profiles = new Map<string, DeviceProfile>();
@@ -240,36 +248,49 @@ export async function createMonitor(opts: MonitorOptions = {}): Promise<Monitor>
   };
 
   return {
-    async ingest(inputs) {
+    async ingest(inputs, ingestOpts = {}) {
       const t = now();
       const refused: Refusal[] = [];
       const alerts: Alert[] = [];
-      let accepted = 0;
+      const ok: Observation[] = [];
+      const refuse = (index: number, code: Refusal["code"], message: string): void => {
+        refused.push({ index, code, message });
+        count({ refused: code });
+      };
+      const checked: [number, Observation][] = [];
       for (let i = 0; i < inputs.length; i++) {
-        let o: Observation;
         try {
-          o = parseObservation(inputs[i]);
+          const o = parseObservation(inputs[i]);
           check(o, t);
+          checked.push([i, o]);
         } catch (err) {
           if (!(err instanceof ObservationError)) throw err;
-          refused.push({ index: i, code: err.code, message: err.message });
-          count({ refused: err.code });
-          continue;
+          refuse(i, err.code, err.message);
         }
-        let b = buckets.get(o.gateway);
-        if (!b) buckets.set(o.gateway, (b = createTokenBucket(rate.burst, rate.perSecond)));
-        if (!b.take(t)) {
-          refused.push({
-            index: i,
-            code: "RATE_LIMITED",
-            message: `gateway "${o.gateway}" sent more than ${rate.perSecond} observations/s (burst ${rate.burst})`,
-          });
-          count({ refused: "RATE_LIMITED" });
-          continue;
-        }
-        await apply(o, alerts);
-        accepted++;
       }
+      const bucketOf = (gateway: string): TokenBucket => {
+        let b = buckets.get(gateway);
+        if (!b) buckets.set(gateway, (b = createTokenBucket(rate.burst, rate.perSecond)));
+        return b;
+      };
+      const limited = (gateway: string) =>
+        `gateway "${gateway}" sent more than ${rate.perSecond} observations/s (burst ${rate.burst})`;
+      if (ingestOpts.atomic) {
+        // all or nothing: nothing is applied (or counted against a rate) when anything is refused
+        if (refused.length) return { accepted: 0, refused, alerts };
+        const perGateway = new Map<string, number>();
+        for (const [, o] of checked) perGateway.set(o.gateway, (perGateway.get(o.gateway) ?? 0) + 1);
+        for (const [gw, n] of perGateway)
+          if (!bucketOf(gw).take(t, n))
+            refuse(checked.find(([, o]) => o.gateway === gw)![0], "RATE_LIMITED", limited(gw));
+        if (refused.length) return { accepted: 0, refused, alerts };
+        ok.push(...checked.map(([, o]) => o));
+      } else {
+        for (const [i, o] of checked)
+          if (bucketOf(o.gateway).take(t)) ok.push(o);
+          else refuse(i, "RATE_LIMITED", limited(o.gateway));
+      }
+      for (const o of ok) await apply(o, alerts);
       const due = Date.now() - lastFlush >= flushMs;
       if (alerts.length || due || signalled.size) await flush(alerts, due);
       for (const a of alerts) {
@@ -277,7 +298,8 @@ export async function createMonitor(opts: MonitorOptions = {}): Promise<Monitor>
         for (const l of listeners) l(a);
       }
       if (recent.length > 1000) recent.splice(0, recent.length - 1000);
-      return { accepted, refused, alerts };
+      refused.sort((x, y) => x.index - y.index);
+      return { accepted: ok.length, refused, alerts };
     },
     risk(deviceId, at = now()) {
       const p = profiles.get(deviceId.toLowerCase());
@@ -290,6 +312,7 @@ export async function createMonitor(opts: MonitorOptions = {}): Promise<Monitor>
       return recent.filter((a) => a.seq > afterSeq).slice(0, limit);
     },
     lastAlertSeq: () => seq,
+    countWith: (l) => void counters.push(l),
     onAlert(l) {
       listeners.add(l);
       return () => listeners.delete(l);

@@ -10,6 +10,7 @@ import type { RpcClient } from "../common/rpc";
 import type { IndexerStatusRecord, StoreReader } from "../indexer/types";
 import type { ChallengeStore } from "./challenges";
 import type { ApiMetrics } from "./metrics";
+import type { MonitorHost } from "../monitor/graphql";
 
 export interface Snapshot {
   status: IndexerStatusRecord;
@@ -31,6 +32,8 @@ export interface ApiState {
   chain?: { client: RpcClient; registry: string };
   /** The witness key the indexer signs checkpoints with (DTL_WITNESS_KEY), if any. */
   witness?: WitnessIdentity;
+  /** The monitor (issue 13) when the server runs one. */
+  monitor?: MonitorHost;
 }
 
 export interface ApiContext {

@@ -21,6 +21,12 @@ export const ERROR_CODES = {
   payloadTooLarge: "PAYLOAD_TOO_LARGE",
   badRequest: "BAD_REQUEST",
   chainUnavailable: "CHAIN_UNAVAILABLE",
+  monitorDisabled: "MONITOR_DISABLED",
+  gatewayMismatch: "GATEWAY_MISMATCH",
+  unknownGateway: "UNKNOWN_GATEWAY",
+  observationInFuture: "OBSERVATION_IN_FUTURE",
+  observationTooOld: "OBSERVATION_TOO_OLD",
+  rateLimited: "RATE_LIMITED",
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 

@@ -35,6 +35,8 @@ export interface ScrapeView {
 }
 
 export interface ApiMetrics {
+  /** The registry /metrics renders (the monitor registers its counters here). */
+  readonly registry: Registry;
   /** The exposition format's content type (`text/plain; version=0.0.4; charset=utf-8`). */
   contentType: string;
   /** Records one HTTP request (`route` from a fixed set: graphql, healthz, readyz, metrics, other). */
@@ -181,6 +183,7 @@ export function createMetrics(): ApiMetrics {
         onChange: (listener) => store.onChange(listener),
       };
     },
+    registry,
     render({ status, ready, challenges, store }) {
       scraped.challenges.set(challenges);
       scraped.lag.set(Math.max(0, status.headBlock - status.indexedBlock));

@@ -12,6 +12,7 @@ export interface TrustPolicyArg {
   requireProof?: boolean | null;
   requirePostQuantum?: boolean | null;
   maxLagBlocks?: number | null;
+  maxRiskScore?: number | null;
 }
 
 /** Longest list a policy may carry. */
@@ -34,6 +35,12 @@ function nonNegative(field: string, n: number | null | undefined): number | unde
   return n;
 }
 
+function riskScore(n: number | null | undefined): number | undefined {
+  if (n == null) return undefined;
+  if (!(n >= 0 && n <= 1)) throw badInput("policy.maxRiskScore", `must be from 0 to 1, got ${n}`);
+  return n;
+}
+
 const EMPTY: TrustPolicy = Object.freeze({});
 
 export function normalizePolicy(arg: TrustPolicyArg | null | undefined): TrustPolicy {
@@ -47,6 +54,7 @@ export function normalizePolicy(arg: TrustPolicyArg | null | undefined): TrustPo
     requireProof: arg.requireProof ?? undefined,
     requirePostQuantum: arg.requirePostQuantum ?? undefined,
     maxLagBlocks: nonNegative("policy.maxLagBlocks", arg.maxLagBlocks),
+    maxRiskScore: riskScore(arg.maxRiskScore),
   };
   return policy;
 }

@@ -14,6 +14,7 @@ import { verdictsFor } from "./trust-service";
 import { TooManyChallengesError } from "./challenges";
 import { chainHistoryHead } from "./chain-head";
 import { witnessResolvers } from "./witness";
+import { monitorResolvers } from "../monitor/graphql";
 
 /** Largest page a connection serves. */
 export const MAX_PAGE = 500;
@@ -156,6 +157,7 @@ export const resolvers = {
     },
     chainHistoryHead,
     ...witnessResolvers,
+    ...monitorResolvers.Query,
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {
@@ -172,6 +174,7 @@ export const resolvers = {
         throw err;
       }
     },
+    ...monitorResolvers.Mutation,
   },
   Subscription: {
     deviceEvents: {
@@ -213,6 +216,7 @@ export const resolvers = {
       },
       resolve: (entry: HistoryEntryView) => entry,
     },
+    ...monitorResolvers.Subscription,
   },
   Device: {
     keyAlgorithm: (d: DeviceRecord) => keyAlgorithmEnum(d.keyAlgorithm),

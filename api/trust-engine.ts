@@ -38,6 +38,8 @@ export interface TrustPolicy {
   /** Only post-quantum keys (POST_QUANTUM_KEY_ALGORITHMS) pass. */
   requirePostQuantum?: boolean;
   maxLagBlocks?: number;
+  /** Highest monitor risk score (0..1) a trusted device may have. */
+  maxRiskScore?: number;
 }
 
 /** An attestation with its attester's current role already looked up. */
@@ -69,6 +71,8 @@ export interface TrustInput {
   proof: ProofOutcome;
   /** The evaluator's clock, unix seconds (may be fractional). */
   now: number;
+  /** The monitor's risk score for the device (absent: no monitor; maxRiskScore is then not applied). */
+  riskScore?: number;
 }
 
 export interface TrustResult {
@@ -134,6 +138,8 @@ export function evaluateTrust(input: TrustInput): TrustResult {
   } else {
     for (const r of input.proof.reasons) reasons.add(r);
   }
+  if (policy.maxRiskScore !== undefined && input.riskScore !== undefined && input.riskScore > policy.maxRiskScore)
+    reasons.add("RISK_TOO_HIGH");
   const maxLag = policy.maxLagBlocks ?? input.defaultMaxLagBlocks;
   if (input.lagBlocks > maxLag || input.indexStopped) reasons.add("STALE_INDEX");
   const list = [...reasons].sort((a, b) => ORDER.get(a)! - ORDER.get(b)!);

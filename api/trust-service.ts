@@ -7,6 +7,7 @@
 import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
 import type { AttestationRecord, DeviceRecord } from "../indexer/types";
 import type { ApiContext } from "./context";
+import { ERROR_CODES, apiError } from "./errors";
 import {
   evaluateTrust,
   type AttestationWithTrust,
@@ -60,6 +61,10 @@ export async function verdictsFor(
   const attestations = kinds.length
     ? await Promise.all(devices.map((d) => (d ? attestationsWithTrust(ctx, d, kinds) : [])))
     : undefined;
+  if (policy.maxRiskScore !== undefined && !ctx.state.monitor)
+    throw apiError(ERROR_CODES.monitorDisabled, "policy.maxRiskScore: this server runs no monitor", {
+      field: "policy.maxRiskScore",
+    });
   const nowMs = Date.now();
   const evaluatedAt = new Date(nowMs);
   const out: VerdictView[] = new Array(ids.length);
@@ -76,6 +81,7 @@ export async function verdictsFor(
       policy,
       proof,
       now: nowMs / 1000,
+      ...(policy.maxRiskScore !== undefined && { riskScore: ctx.state.monitor!.engine.risk(ids[i]!, nowMs).score }),
     });
     if (trusted) good++;
     out[i] = { deviceId: ids[i]!, trusted, reasons, device: device ?? null, evaluatedAt, atBlock, lagBlocks };

@@ -20,6 +20,8 @@ import { httpPlugin } from "./http";
 import { DEFAULT_LIMITS, bodyLimitPlugin, limitsPlugin, type QueryLimits } from "./limits";
 import { createMetrics } from "./metrics";
 import { resolvers } from "./resolvers";
+import type { MonitorHost } from "../monitor/graphql";
+import { monitorMetrics } from "../monitor/metrics";
 
 export interface ApiOptions {
   store: StoreReader;
@@ -46,6 +48,8 @@ export interface ApiOptions {
   chain?: { rpcUrl: string; registry: string };
   /** The witness the indexer signs checkpoints as (served by Query.witness). */
   witness?: WitnessIdentity;
+  /** The monitor (issue 13): its engine and the gateways' keys (they may call /graphql too). */
+  monitor?: MonitorHost;
 }
 
 export interface Api {
@@ -107,7 +111,12 @@ export function createApi(opts: ApiOptions): Api {
     subscriptions: { open: 0, max: opts.maxSubscriptions ?? 1000 },
     chain: opts.chain && { client: createRpcClient(opts.chain.rpcUrl), registry: opts.chain.registry },
     ...(opts.witness && { witness: opts.witness }),
+    ...(opts.monitor && { monitor: opts.monitor }),
   };
+  if (opts.monitor) {
+    const engine = opts.monitor.engine;
+    engine.countWith(monitorMetrics(metrics.registry, () => engine.devices()));
+  }
   const yoga = createYoga<Record<string, unknown>, ApiContext>({
     schema: createSchema<Record<string, unknown> & YogaInitialContext & ApiContext>({ typeDefs, resolvers }),
     graphqlEndpoint: "/graphql",
@@ -128,7 +137,8 @@ export function createApi(opts: ApiOptions): Api {
       ...(opts.console === false ? [] : [consolePlugin()]),
       httpPlugin(state, {
         graphqlEndpoint: "/graphql",
-        apiKeys: opts.apiKeys ?? [],
+        // gateways reporting to the monitor carry their own keys; they pass wherever an API key does
+        apiKeys: opts.apiKeys?.length ? [...opts.apiKeys, ...(opts.monitor?.keys ?? [])] : [],
         graphiql: opts.graphiql !== false,
       }),
       bodyLimitPlugin(limits.maxBodyBytes),

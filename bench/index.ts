@@ -11,7 +11,7 @@ import path from "node:path";
 
 export type Figures = Record<string, number | string>;
 
-const SECTIONS = ["gas", "indexer", "api", "cli", "pq", "scale", "anchor", "console", "gateway"] as const;
+const SECTIONS = ["gas", "indexer", "api", "cli", "pq", "scale", "anchor", "console", "gateway", "monitor"] as const;
 type Section = (typeof SECTIONS)[number];
 
 async function main(): Promise<void> {

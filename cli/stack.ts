@@ -25,6 +25,8 @@ export interface StackOptions {
   logger: Logger;
   /** DTL_WITNESS_KEY: sign a checkpoint every `every` blocks. */
   witness?: { signer: WitnessSigner; every: number };
+  /** The monitor (issue 13): its LevelDB folder, site map and gateway keys; absent = no monitor. */
+  monitor?: { dir: string; sitesFile?: string; gatewayKeys?: string };
 }
 
 export interface Stack {
@@ -43,6 +45,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const { createIndexer, ChainMismatchError, StoreLockedError } =
     require("../indexer/index") as typeof import("../indexer/index");
   const { startApiServer } = require("../api/server") as typeof import("../api/server");
+  const { startMonitorHost } = require("../monitor/host") as typeof import("../monitor/host");
   /* eslint-enable @typescript-eslint/no-require-imports */
   const indexer = createIndexer({
     rpcUrl: o.rpcUrl,
@@ -68,8 +71,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   }
   const fatal = new Promise<Error>((resolve) => indexer.onFatal(resolve));
   let api;
+  let monitor: Awaited<ReturnType<typeof startMonitorHost>> | undefined;
   try {
+    if (o.monitor) monitor = await startMonitorHost({ ...o.monitor, store: indexer.store, logger: o.logger });
     api = await startApiServer({
+      ...(monitor && { monitor }),
       store: indexer.store,
       logger: o.logger,
       apiKeys: o.apiKeys,
@@ -81,6 +87,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       port: o.port,
     });
   } catch (err) {
+    await monitor?.close();
     await indexer.stop();
     const code = (err as { code?: string }).code;
     if (code === "EADDRINUSE")
@@ -97,6 +104,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     fatal,
     async stop() {
       await api.close();
+      await monitor?.close();
       await indexer.stop();
     },
   };

@@ -127,6 +127,7 @@ export const VERDICT_REASON_TEXT = {
   CHALLENGE_EXPIRED: "the challenge expired",
   CHALLENGE_REUSED: "the challenge was used already",
   CHALLENGE_WRONG_DEVICE: "the challenge was issued for another device",
+  RISK_TOO_HIGH: "the monitor's risk score for the device is above the policy's maxRiskScore",
   STALE_INDEX: "the index lags the chain by more than allowed (fail closed)",
 } as const;
 export type VerdictReason = keyof typeof VERDICT_REASON_TEXT;

@@ -171,6 +171,11 @@ export const command: Command = {
         rpcUrl: node.url,
         deployment,
         dataDir: path.join(cfg.indexer.dataDir, "index"),
+        // a new chain every run: a fresh monitor too (profiles of another chain's devices mean nothing)
+        monitor: {
+          dir: freshDir(path.join(cfg.indexer.dataDir, "monitor")),
+          gatewayKeys: inv.env.DTL_MONITOR_GATEWAY_KEYS,
+        },
         confirmations: 0,
         pollMs: cfg.indexer.pollMs,
         cacheMb: cfg.indexer.cacheMb,
@@ -229,3 +234,9 @@ export const command: Command = {
     }
   },
 };
+
+/** `dir`, emptied. */
+function freshDir(dir: string): string {
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
+}

@@ -13,7 +13,7 @@ import { aborted, startStack } from "../stack";
 export const command: Command = {
   name: "serve",
   usage:
-    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--max-lag-blocks 2] [--checkpoint-interval 10] [--log-level info] [--rebuild]   (DTL_WITNESS_KEY: sign checkpoints)",
+    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--max-lag-blocks 2] [--checkpoint-interval 10] [--log-level info] [--rebuild] [--no-monitor] [--monitor-sites FILE]   (DTL_WITNESS_KEY: sign checkpoints)",
   summary: "run the indexer and the GraphQL API against any RPC",
   graceful: true,
   options: {
@@ -30,6 +30,8 @@ export const command: Command = {
     "checkpoint-interval": { type: "string" },
     "log-level": { type: "string" },
     rebuild: { type: "boolean" },
+    "no-monitor": { type: "boolean" },
+    "monitor-sites": { type: "string" },
   },
   async run(inv) {
     if (inv.positionals.length) throw new CliError(`serve: unexpected argument "${inv.positionals[0]}"`);
@@ -54,6 +56,14 @@ export const command: Command = {
       rebuild: cfg.indexer.rebuild,
       logger,
       ...(witness && { witness }),
+      // the monitor's LevelDB sits next to the index (a rebuild of the index keeps the profiles)
+      ...(inv.values["no-monitor"] !== true && {
+        monitor: {
+          dir: `${cfg.indexer.dataDir.replace(/\/+$/, "")}-monitor`,
+          ...(typeof inv.values["monitor-sites"] === "string" && { sitesFile: inv.values["monitor-sites"] }),
+          gatewayKeys: inv.env.DTL_MONITOR_GATEWAY_KEYS,
+        },
+      }),
     });
     inv.io.err(
       `dtl serve: indexing registry ${ctx.deployment.registry} on chain ${ctx.chainId} (${ctx.rpcUrl}) into ${cfg.indexer.dataDir}; GraphQL at ${stack.graphqlUrl}${cfg.server.apiKeys.length ? " (API keys required)" : ""}${witness ? `; witness ${witness.signer.identity.address} (${witness.signer.identity.algorithm}) signs a checkpoint every ${witness.every} blocks once final` : ""}`,

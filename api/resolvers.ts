@@ -1,6 +1,6 @@
 /** Resolvers of api/schema.graphql. Store records are served as they are; fields map names/units. */
 import { Repeater } from "graphql-yoga";
-import { REASONS, keyAlgorithmEnum, upperSnake } from "../common/codes";
+import { REASONS, keyAlgorithmEnum, upperSnake, type BatchStreamKind } from "../common/codes";
 import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
 import type {
   AttestationRecord,
@@ -8,6 +8,7 @@ import type {
   BatchView,
   DeviceRecord,
   HistoryEntryRecord,
+  Page,
   StoreChange,
 } from "../indexer/types";
 import { checkRegistrationProof, type RegistrationProofArg } from "./registration";
@@ -31,7 +32,75 @@ export const MAX_ROLE_CHECKS = 1000;
 /** Most device ids one deviceEvents subscription filters on. */
 export const MAX_SUBSCRIBE_IDS = 1000;
 
-export type HistoryEntryView = HistoryEntryRecord & { retracted?: boolean };
+/** A history entry, or a batch event as it reaches one device (BATCH_STREAM_KINDS), as the stream sends it. */
+export type HistoryEntryView = Omit<HistoryEntryRecord, "kind"> & {
+  kind: HistoryEntryRecord["kind"] | BatchStreamKind;
+  retracted?: boolean;
+};
+
+/** The BATCH_REVOKED stream entry of device `d` for revoked batch `b`. */
+function batchRevokedEntry(b: BatchView, d: DeviceRecord, retracted: boolean): HistoryEntryView {
+  const r = b.revocation!;
+  return {
+    deviceId: d.id,
+    seq: d.eventCount,
+    kind: "BatchRevoked",
+    blockNumber: r.blockNumber,
+    blockHash: r.blockHash,
+    transactionHash: r.transactionHash,
+    logIndex: r.logIndex,
+    timestamp: r.at,
+    actor: r.by,
+    fields: { batchId: b.id, reason: r.reason },
+    headAfter: d.historyHead,
+    ...(retracted && { retracted: true }),
+  };
+}
+
+/**
+ * The stream entries of batch revocations for one subscription: a batch seen revoked for the
+ * first time sends BATCH_REVOKED to each of its devices this API knows (those of `ids` only, when
+ * the subscription names devices); a revocation a reorg took back sends them again, retracted.
+ */
+function createBatchAnnouncer(ctx: ApiContext, ids: Set<string> | null) {
+  const store = ctx.state.store;
+  const revoked = new Map<string, BatchView>();
+  async function entriesOf(b: BatchView, retracted: boolean): Promise<HistoryEntryView[]> {
+    const list = ids ? [...ids] : await store.listBatchDeviceIds(b.id);
+    const out: HistoryEntryView[] = [];
+    for (let i = 0; i < list.length; i += 1000) {
+      for (const d of await store.getDevices(list.slice(i, i + 1000)))
+        if (d && d.batchId === b.id) out.push(batchRevokedEntry(b, d, retracted));
+    }
+    return out;
+  }
+  return {
+    /** Notes the batches revoked now (before the stream starts: no entries for them). */
+    async seed(): Promise<void> {
+      let after: string | null = null;
+      do {
+        const page: Page<BatchView> = await store.listBatches({ revoked: true }, 1000, after);
+        for (const b of page.items) revoked.set(b.id, b);
+        after = page.hasNextPage ? page.endCursor : null;
+      } while (after);
+    },
+    async entries(batchIds: readonly string[]): Promise<HistoryEntryView[]> {
+      const out: HistoryEntryView[] = [];
+      for (const id of batchIds) {
+        const b = await store.getBatch(id);
+        const was = revoked.get(id);
+        if (b?.revocation && !was) {
+          revoked.set(id, b);
+          out.push(...(await entriesOf(b, false)));
+        } else if (!b?.revocation && was) {
+          revoked.delete(id);
+          out.push(...(await entriesOf(was, true)));
+        }
+      }
+      return out;
+    },
+  };
+}
 
 interface RegistrationView {
   kind: "DIRECT" | "ANCHORED";
@@ -64,7 +133,7 @@ const reasonName = (code: number | undefined) => (code === undefined ? null : (R
 
 const ts = (seconds: number | undefined) => (seconds === undefined ? null : seconds);
 
-function entryMatches(entry: HistoryEntryRecord, ids: Set<string> | null, kinds: Set<string> | null): boolean {
+function entryMatches(entry: HistoryEntryView, ids: Set<string> | null, kinds: Set<string> | null): boolean {
   return (!ids || ids.has(entry.deviceId)) && (!kinds || kinds.has(upperSnake(entry.kind)));
 }
 
@@ -216,19 +285,34 @@ export const resolvers = {
         return new Repeater<HistoryEntryView>(async (push, stop) => {
           subs.open++;
           ctx.state.metrics.sseSubscribers(1);
+          const send = (entry: HistoryEntryView): boolean => {
+            if (!entryMatches(entry, ids, kinds)) return true;
+            // a subscriber more than ~1,000 events behind overflows the repeater: end its stream
+            // (with an error it can see) rather than drop events silently; it resubscribes
+            try {
+              void push(entry).catch((err: unknown) => stop(err));
+              return true;
+            } catch (err) {
+              stop(err);
+              return false;
+            }
+          };
+          // batch revocations: read in order, one change after the other, never blocking the indexer
+          const batches = createBatchAnnouncer(ctx, ids);
+          let batchWork = batches.seed();
           const unsubscribe = ctx.state.store.onChange((change: StoreChange) => {
+            if (change.type === "batches") {
+              if (kinds && !kinds.has("BATCH_REVOKED")) return;
+              batchWork = batchWork
+                .then(() => batches.entries(change.batchIds))
+                .then((entries) => {
+                  for (const e of entries) if (!send(e)) return;
+                })
+                .catch((err: unknown) => stop(err));
+              return;
+            }
             for (const entry of change.entries) {
-              if (!entryMatches(entry, ids, kinds)) continue;
-              // a subscriber more than ~1,000 events behind overflows the repeater: end its stream
-              // (with an error it can see) rather than drop events silently; it resubscribes
-              try {
-                void push(change.type === "retracted" ? { ...entry, retracted: true } : entry).catch((err: unknown) =>
-                  stop(err),
-                );
-              } catch (err) {
-                stop(err);
-                return;
-              }
+              if (!send(change.type === "retracted" ? { ...entry, retracted: true } : entry)) return;
             }
           });
           await stop;

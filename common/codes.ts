@@ -64,6 +64,13 @@ export function eventKindCode(name: DeviceEventName): number {
   return EVENT_KINDS.indexOf(name);
 }
 
+/**
+ * Registry events that are in no device's history but change devices' verdicts: the
+ * `deviceEvents` stream (GraphQL EventKind) carries them too, once per device of the batch.
+ */
+export const BATCH_STREAM_KINDS = ["BatchRevoked"] as const;
+export type BatchStreamKind = (typeof BATCH_STREAM_KINDS)[number];
+
 /** "DeviceRevoked" → "DEVICE_REVOKED". */
 export function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();

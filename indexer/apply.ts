@@ -255,7 +255,9 @@ export function applyBatchEvent(ctx: ApplyContext, e: BatchEvent): string {
           by: e.by,
           at: header.timestamp,
           blockNumber: e.blockNumber,
+          blockHash: e.blockHash,
           transactionHash: e.transactionHash,
+          logIndex: e.logIndex,
         },
       } satisfies BatchRecord);
       break;
@@ -269,6 +271,7 @@ export function applyBatchEvent(ctx: ApplyContext, e: BatchEvent): string {
         );
       w.put("dev", idKey, { ...d, batchId: e.batchId, updatedBlock: e.blockNumber } satisfies DeviceRecord);
       w.put("batch", key, { ...batch, materializedCount: batch.materializedCount + 1 } satisfies BatchRecord);
+      w.put("byBatch", keys.byBatch(e.batchId, e.deviceId), "");
       break;
     }
   }

@@ -226,6 +226,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     listBatches: (f, n, a) => need().listBatches(f, n, a),
     getManifestLeaves: (id) => need().getManifestLeaves(id),
     getAnchoredClaims: (id) => need().getAnchoredClaims(id),
+    listBatchDeviceIds: (id) => need().listBatchDeviceIds(id),
     manifestsDigest: () => need().manifestsDigest(),
     storeStats: () => need().storeStats(),
     status,

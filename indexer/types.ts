@@ -66,7 +66,9 @@ export interface BatchRevocationRecord {
   by: string;
   at: number;
   blockNumber: number;
+  blockHash: string;
   transactionHash: string;
+  logIndex: number;
 }
 
 /** An anchored batch as the chain says it (DevicesAnchored, BatchRevoked, DeviceMaterialized). */
@@ -242,6 +244,8 @@ export interface StoreStats {
   blockCacheBytes: number;
   /** Bytes of the store's directory, sampled (at most every 15 s). */
   diskBytes: number;
+  /** Anchored batches by manifest status, and the manifest rows indexed (all batches). */
+  manifests?: { byStatus: Record<ManifestStatus, number>; devicesIndexed: number };
 }
 
 export interface StoreReader {
@@ -265,6 +269,8 @@ export interface StoreReader {
   listBatches(filter: BatchFilter, first: number, after?: string | null): Promise<Page<BatchView>>;
   /** The rows of a LOADED manifest in tree order (undefined unless LOADED). */
   getManifestLeaves(batchId: string): Promise<AnchoredLeafRecord[] | undefined>;
+  /** Ids of the batch's devices this index knows: materialized ones and the rows of its loaded manifest. */
+  listBatchDeviceIds(batchId: string): Promise<string[]>;
   /** The claims of loaded manifests on a device id (one per batch listing it). */
   getAnchoredClaims(deviceId: string): Promise<AnchoredLeafRecord[]>;
   /** Digest over the loaded manifests (batch id and manifest hash, in batch-id order). */

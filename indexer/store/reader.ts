@@ -14,6 +14,7 @@ import type {
   BatchRecord,
   BatchView,
   ManifestRecord,
+  ManifestStatus,
   AttestationRecord,
   DeviceFilter,
   DeviceRecord,
@@ -337,6 +338,16 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
       const prefix = keys.mleaf(batchId);
       return (await store.subs.mleaf.values({ gte: prefix, lt: prefix + "~" }).all()) as AnchoredLeafRecord[];
     },
+    async listBatchDeviceIds(batchId) {
+      if (!BYTES32.test(batchId)) return [];
+      const prefix = keys.byBatch(batchId);
+      const materialized = (await store.subs.byBatch.keys({ gte: prefix, lt: prefix + "~" }).all()) as string[];
+      const ids = new Set(materialized.map((k) => "0x" + k.slice(prefix.length)));
+      const rows = keys.mleaf(batchId);
+      for (const r of (await store.subs.mleaf.values({ gte: rows, lt: rows + "~" }).all()) as AnchoredLeafRecord[])
+        ids.add(r.deviceId);
+      return [...ids];
+    },
     async getAnchoredClaims(deviceId) {
       if (!BYTES32.test(deviceId)) return [];
       const [claims] = await claimsOf([keys.id(deviceId)]);
@@ -351,7 +362,16 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
       return keccak256("0x" + Buffer.from("dtl/manifests/v1").toString("hex") + acc);
     },
     status: () => deps.status(),
-    storeStats: () => store.stats(),
+    async storeStats() {
+      const byStatus = Object.fromEntries(MANIFEST_STATUSES.map((s) => [s, 0])) as Record<ManifestStatus, number>;
+      let devicesIndexed = 0;
+      for (const b of state().batches.values()) {
+        const m = batchView(b).manifest;
+        byStatus[m.status]++;
+        devicesIndexed += m.indexed;
+      }
+      return { ...(await store.stats()), manifests: { byStatus, devicesIndexed } };
+    },
     onChange: (listener) => deps.onChange(listener),
   };
 }

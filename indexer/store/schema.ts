@@ -19,6 +19,7 @@
  *   blk        <block:12>                           → { hash, digest, events }   reorg window (+ the undo floor)
  *   undo       <block:12>                           → UndoOp[]   what block <block> overwrote
  *   batch      <batchId:64>                         → BatchRecord (JSON)  anchored batches (chain data, undo like the rest)
+ *   byBatch    <batchId:64><deviceId:64>            → ""   materialized devices by batch
  *
  * Manifest data (DESIGN §10) — written by the manifest loader (indexer/manifests.ts), never by a range,
  * not in the chain digest nor in undo data (a reorg that removes a batch purges its rows):
@@ -52,6 +53,7 @@ const ENCODINGS = {
   blk: "json",
   undo: "json",
   batch: "json",
+  byBatch: "utf8",
   mfst: "json",
   mleaf: "json",
   mdev: "json",
@@ -133,6 +135,9 @@ export const keys = {
   hist: (deviceId: string, seq: number) => fixed(deviceId, 64, "device id") + num(seq, 8),
   role: (role: string, account: string) => fixed(role, 64, "role") + fixed(account, 40, "account"),
   block: (n: number) => num(n, 12),
+  /** byBatch key, or the prefix of a batch's materialized devices without `deviceId`. */
+  byBatch: (batchId: string, deviceId?: string) =>
+    fixed(batchId, 64, "batch id") + (deviceId ? fixed(deviceId, 64, "device id") : ""),
   /** mleaf key, or the prefix of a batch's rows without `row`. */
   mleaf: (batchId: string, row?: number) => fixed(batchId, 64, "batch id") + (row === undefined ? "" : num(row, 8)),
   /** byMfr key, or the prefix of a manufacturer's devices without `deviceId`. */

@@ -106,6 +106,7 @@ describe("indexer: store layout on disk", function () {
       "blk",
       "undo",
       "batch",
+      "byBatch",
       "mfst",
       "mleaf",
       "mdev",

@@ -69,10 +69,36 @@ export async function manifestHashOf(bytes: Uint8Array): Promise<string> {
 const HEX32 = /^0x[0-9a-f]{64}$/;
 
 /**
- * Computes keccak256(abi.encode(address, string)) for many serials on one hasher: the word of the
- * address, the offset 0x40, the length, the bytes right-padded to a word.
+ * Computes keccak256(abi.encode(address, string)) — common/ids.ts `deviceIdFor` — for many serials
+ * of one manufacturer on one WebAssembly hasher (~2 µs instead of ~300 µs through ethers' coder
+ * here): the word of the address, the offset 0x40, the length, the bytes right-padded to a word.
  */
-function createIdHasher(h: IHasher, manufacturer: string) {
+export async function createDeviceIdHasher(manufacturer: string): Promise<(serial: string) => string> {
+  return idHasher(await createKeccak(256), manufacturer);
+}
+
+let shared: Promise<IHasher> | undefined;
+const byManufacturer = new Map<string, (serial: string) => string>();
+
+/**
+ * {@link createDeviceIdHasher} for any manufacturer on one shared hasher (synchronous once
+ * loaded): the API checks a presented proof's id with it. Keeps the hashers of up to 1,000
+ * manufacturers.
+ */
+export async function loadDeviceIdOf(): Promise<(manufacturer: string, serial: string) => string> {
+  const h = await (shared ??= createKeccak(256));
+  return (manufacturer, serial) => {
+    const key = manufacturer.toLowerCase();
+    let f = byManufacturer.get(key);
+    if (!f) {
+      if (byManufacturer.size >= 1000) byManufacturer.clear();
+      byManufacturer.set(key, (f = idHasher(h, manufacturer)));
+    }
+    return f(serial);
+  };
+}
+
+function idHasher(h: IHasher, manufacturer: string) {
   const head = Buffer.alloc(96);
   Buffer.from(getAddress(manufacturer).slice(2), "hex").copy(head, 12);
   head[63] = 0x40;
@@ -108,7 +134,7 @@ export async function parseManifest(
   if (lines[lines.length - 1] === "") lines.pop();
   if (lines.length !== batch.count)
     throw new ManifestInvalidError(`manifest has ${lines.length} rows, the batch anchors ${batch.count}`);
-  const idOf = createIdHasher(await createKeccak(256), batch.manufacturer);
+  const idOf = await createDeviceIdHasher(batch.manufacturer);
   const rows: ManifestRow[] = new Array(lines.length);
   const seen = new Map<string, number>();
   for (let i = 0; i < lines.length; i++) {

@@ -8,9 +8,9 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import type { Contract } from "ethers";
-import { deviceIdFor, encodeShortName } from "../../common/ids";
+import { encodeShortName } from "../../common/ids";
 import { loadKeccak } from "../../common/keccak";
-import { formatManifest, manifestHashOf, type ManifestRow } from "../../common/manifest";
+import { createDeviceIdHasher, formatManifest, manifestHashOf, type ManifestRow } from "../../common/manifest";
 import { loadAnchorMerkle, type AnchorTree } from "../../common/merkle";
 import { registryInterface } from "../../common/abi";
 
@@ -30,13 +30,14 @@ export async function batchRows(
   segment = "line-7",
 ): Promise<ManifestRow[]> {
   const keccak = await loadKeccak();
+  const idOf = await createDeviceIdHasher(manufacturer);
   const seg = encodeShortName("segment", segment).toLowerCase();
   const rows: ManifestRow[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const serial = `${label}/${i}`;
     rows[i] = {
       serial,
-      deviceId: deviceIdFor(manufacturer, serial),
+      deviceId: idOf(serial),
       keyAlgorithm: 1 + (i % 3),
       keyHash: keccak(Buffer.from(`key/${serial}`)),
       firmwareHash: keccak(Buffer.from(`fw/${label}`)),

@@ -7,6 +7,7 @@
  * from small fixed sets (never from client input).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { MANIFEST_STATUSES } from "../indexer/types";
 import type { CachedRecordKind, IndexerStatusRecord, StoreReader, StoreStats } from "../indexer/types";
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -53,6 +54,19 @@ export function createMetrics(): ApiMetrics {
   const registry = new Registry();
   const registers = [registry];
   collectDefaultMetrics({ register: registry });
+  const manifests = {
+    batches: new Gauge({
+      name: "dtl_manifests",
+      help: "Anchored batches by the status of their manifest on this indexer (PENDING, LOADED, UNAVAILABLE, INVALID).",
+      labelNames: ["status"],
+      registers,
+    }),
+    devices: new Gauge({
+      name: "dtl_manifest_devices_indexed",
+      help: "Manifest rows (anchored devices) indexed from loaded manifests, all batches.",
+      registers,
+    }),
+  };
   const requests = new Counter({
     name: "dtl_api_requests_total",
     help: "HTTP requests by route and status.",
@@ -178,6 +192,12 @@ export function createMetrics(): ApiMetrics {
         hasRole: time("hasRole", store.hasRole.bind(store)),
         deviceTallies: () => store.deviceTallies(),
         listCheckpoints: (fromBlock, first) => store.listCheckpoints(fromBlock, first),
+        getBatch: store.getBatch.bind(store),
+        listBatches: store.listBatches.bind(store),
+        getManifestLeaves: store.getManifestLeaves.bind(store),
+        getAnchoredClaims: store.getAnchoredClaims.bind(store),
+        listBatchDeviceIds: store.listBatchDeviceIds.bind(store),
+        manifestsDigest: () => store.manifestsDigest(),
         status: () => store.status(),
         storeStats: () => store.storeStats(),
         onChange: (listener) => store.onChange(listener),
@@ -212,6 +232,8 @@ export function createMetrics(): ApiMetrics {
       cache.entries.set(store.cache.entries);
       cache.blockCache.set(store.blockCacheBytes);
       cache.disk.set(store.diskBytes);
+      for (const status of MANIFEST_STATUSES) manifests.batches.set({ status }, store.manifests?.byStatus[status] ?? 0);
+      manifests.devices.set(store.manifests?.devicesIndexed ?? 0);
       return registry.metrics();
     },
   };

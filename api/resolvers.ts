@@ -1,8 +1,17 @@
 /** Resolvers of api/schema.graphql. Store records are served as they are; fields map names/units. */
 import { Repeater } from "graphql-yoga";
-import { REASONS, keyAlgorithmEnum, upperSnake } from "../common/codes";
+import { REASONS, keyAlgorithmEnum, upperSnake, type BatchStreamKind } from "../common/codes";
 import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
-import type { AttestationRecord, DeviceRecord, HistoryEntryRecord, StoreChange } from "../indexer/types";
+import type {
+  AttestationRecord,
+  BatchFilter,
+  BatchView,
+  DeviceRecord,
+  HistoryEntryRecord,
+  Page,
+  StoreChange,
+} from "../indexer/types";
+import { checkRegistrationProof, type RegistrationProofArg } from "./registration";
 import { readConnection } from "./cursor";
 import type { ApiContext } from "./context";
 import { isReady } from "./context";
@@ -25,7 +34,81 @@ export const MAX_ROLE_CHECKS = 1000;
 /** Most device ids one deviceEvents subscription filters on. */
 export const MAX_SUBSCRIBE_IDS = 1000;
 
-export type HistoryEntryView = HistoryEntryRecord & { retracted?: boolean };
+/** A history entry, or a batch event as it reaches one device (BATCH_STREAM_KINDS), as the stream sends it. */
+export type HistoryEntryView = Omit<HistoryEntryRecord, "kind"> & {
+  kind: HistoryEntryRecord["kind"] | BatchStreamKind;
+  retracted?: boolean;
+};
+
+/** The BATCH_REVOKED stream entry of device `d` for revoked batch `b`. */
+function batchRevokedEntry(b: BatchView, d: DeviceRecord, retracted: boolean): HistoryEntryView {
+  const r = b.revocation!;
+  return {
+    deviceId: d.id,
+    seq: d.eventCount,
+    kind: "BatchRevoked",
+    blockNumber: r.blockNumber,
+    blockHash: r.blockHash,
+    transactionHash: r.transactionHash,
+    logIndex: r.logIndex,
+    timestamp: r.at,
+    actor: r.by,
+    fields: { batchId: b.id, reason: r.reason },
+    headAfter: d.historyHead,
+    ...(retracted && { retracted: true }),
+  };
+}
+
+/**
+ * The stream entries of batch revocations for one subscription: a batch seen revoked for the
+ * first time sends BATCH_REVOKED to each of its devices this API knows (those of `ids` only, when
+ * the subscription names devices); a revocation a reorg took back sends them again, retracted.
+ */
+function createBatchAnnouncer(ctx: ApiContext, ids: Set<string> | null) {
+  const store = ctx.state.store;
+  const revoked = new Map<string, BatchView>();
+  async function entriesOf(b: BatchView, retracted: boolean): Promise<HistoryEntryView[]> {
+    const list = ids ? [...ids] : await store.listBatchDeviceIds(b.id);
+    const out: HistoryEntryView[] = [];
+    for (let i = 0; i < list.length; i += 1000) {
+      for (const d of await store.getDevices(list.slice(i, i + 1000)))
+        if (d && d.batchId === b.id) out.push(batchRevokedEntry(b, d, retracted));
+    }
+    return out;
+  }
+  return {
+    /** Notes the batches revoked now (before the stream starts: no entries for them). */
+    async seed(): Promise<void> {
+      let after: string | null = null;
+      do {
+        const page: Page<BatchView> = await store.listBatches({ revoked: true }, 1000, after);
+        for (const b of page.items) revoked.set(b.id, b);
+        after = page.hasNextPage ? page.endCursor : null;
+      } while (after);
+    },
+    async entries(batchIds: readonly string[]): Promise<HistoryEntryView[]> {
+      const out: HistoryEntryView[] = [];
+      for (const id of batchIds) {
+        const b = await store.getBatch(id);
+        const was = revoked.get(id);
+        if (b?.revocation && !was) {
+          revoked.set(id, b);
+          out.push(...(await entriesOf(b, false)));
+        } else if (!b?.revocation && was) {
+          revoked.delete(id);
+          out.push(...(await entriesOf(was, true)));
+        }
+      }
+      return out;
+    },
+  };
+}
+
+interface RegistrationView {
+  kind: "DIRECT" | "ANCHORED";
+  device: DeviceRecord;
+  batchId: string | null;
+}
 
 function pageSize(ctx: ApiContext, field: string, first: number | null | undefined): number {
   const n = first ?? 50;
@@ -52,7 +135,7 @@ const reasonName = (code: number | undefined) => (code === undefined ? null : (R
 
 const ts = (seconds: number | undefined) => (seconds === undefined ? null : seconds);
 
-function entryMatches(entry: HistoryEntryRecord, ids: Set<string> | null, kinds: Set<string> | null): boolean {
+function entryMatches(entry: HistoryEntryView, ids: Set<string> | null, kinds: Set<string> | null): boolean {
   return (!ids || ids.has(entry.deviceId)) && (!kinds || kinds.has(upperSnake(entry.kind)));
 }
 
@@ -122,14 +205,28 @@ export const resolvers = {
     },
     verifyDevice: async (
       _: unknown,
-      args: { id: string; policy?: TrustPolicyArg | null; proof?: ProofInput | null },
+      args: {
+        id: string;
+        policy?: TrustPolicyArg | null;
+        proof?: ProofInput | null;
+        registration?: RegistrationProofArg | null;
+      },
       ctx: ApiContext,
     ) => {
       const policy = normalizePolicy(args.policy);
       ctx.snapshot();
-      const device = await ctx.state.store.getDevice(args.id);
+      let device = await ctx.state.store.getDevice(args.id);
+      let registrationProofInvalid = false;
+      if (args.registration) {
+        const r = await checkRegistrationProof(ctx.state.store, args.id, args.registration);
+        if (!r.valid) registrationProofInvalid = true;
+        // known only by its own proof: the proof is the registration
+        else if (!device) device = r.device;
+        // the chain (or a manifest) has the id under another manufacturer: ambiguous, fail closed
+        else if (device.manufacturer !== r.device.manufacturer) device = { ...device, duplicateIdentity: true };
+      }
       const proof = checkProof(ctx.state.challenges, args.id, device, args.proof);
-      const [verdict] = await verdictsFor(ctx, [args.id], [device], policy, proof);
+      const [verdict] = await verdictsFor(ctx, [args.id], [device], policy, proof, { registrationProofInvalid });
       return verdict!;
     },
     verifyDevices: async (_: unknown, args: { ids: string[]; policy?: TrustPolicyArg | null }, ctx: ApiContext) => {
@@ -147,6 +244,7 @@ export const resolvers = {
         lagBlocks,
         maxLagBlocks: ctx.state.maxLagBlocks,
         ready: isReady(status, ctx.state.maxLagBlocks),
+        manifestsDigest: ctx.state.store.manifestsDigest(),
       };
     },
     hasRoles: (_: unknown, args: { checks: { role: string; account: string }[] }, ctx: ApiContext) => {
@@ -158,6 +256,28 @@ export const resolvers = {
     chainHistoryHead,
     ...witnessResolvers,
     ...monitorResolvers.Query,
+    batch: (_: unknown, { id }: { id: string }, ctx: ApiContext) => {
+      ctx.snapshot();
+      return ctx.state.store.getBatch(id).then((b) => b ?? null);
+    },
+    batches: async (
+      _: unknown,
+      args: { filter?: BatchFilter | null; first?: number; after?: string | null },
+      ctx: ApiContext,
+    ) => {
+      const first = pageSize(ctx, "first", args.first);
+      ctx.snapshot();
+      const f = args.filter ?? {};
+      const filter: BatchFilter = {
+        ...(f.manufacturer != null && { manufacturer: f.manufacturer }),
+        ...(f.revoked != null && { revoked: f.revoked }),
+        ...(f.manifestStatus != null && { manifestStatus: f.manifestStatus }),
+      };
+      const conn = await readConnection("after", first, args.after, (n, after) =>
+        ctx.state.store.listBatches(filter, n, after),
+      );
+      return { ...conn, atBlock: ctx.snapshot().atBlock };
+    },
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {
@@ -193,19 +313,34 @@ export const resolvers = {
         return new Repeater<HistoryEntryView>(async (push, stop) => {
           subs.open++;
           ctx.state.metrics.sseSubscribers(1);
+          const send = (entry: HistoryEntryView): boolean => {
+            if (!entryMatches(entry, ids, kinds)) return true;
+            // a subscriber more than ~1,000 events behind overflows the repeater: end its stream
+            // (with an error it can see) rather than drop events silently; it resubscribes
+            try {
+              void push(entry).catch((err: unknown) => stop(err));
+              return true;
+            } catch (err) {
+              stop(err);
+              return false;
+            }
+          };
+          // batch revocations: read in order, one change after the other, never blocking the indexer
+          const batches = createBatchAnnouncer(ctx, ids);
+          let batchWork = batches.seed();
           const unsubscribe = ctx.state.store.onChange((change: StoreChange) => {
+            if (change.type === "batches") {
+              if (kinds && !kinds.has("BATCH_REVOKED")) return;
+              batchWork = batchWork
+                .then(() => batches.entries(change.batchIds))
+                .then((entries) => {
+                  for (const e of entries) if (!send(e)) return;
+                })
+                .catch((err: unknown) => stop(err));
+              return;
+            }
             for (const entry of change.entries) {
-              if (!entryMatches(entry, ids, kinds)) continue;
-              // a subscriber more than ~1,000 events behind overflows the repeater: end its stream
-              // (with an error it can see) rather than drop events silently; it resubscribes
-              try {
-                void push(change.type === "retracted" ? { ...entry, retracted: true } : entry).catch((err: unknown) =>
-                  stop(err),
-                );
-              } catch (err) {
-                stop(err);
-                return;
-              }
+              if (!send(change.type === "retracted" ? { ...entry, retracted: true } : entry)) return;
             }
           });
           await stop;
@@ -240,6 +375,31 @@ export const resolvers = {
     atBlock: (_: DeviceRecord, __: unknown, ctx: ApiContext) => ctx.snapshot().atBlock,
     manufacturerTrusted: (d: DeviceRecord, _: unknown, ctx: ApiContext) =>
       ctx.state.store.hasRole(MANUFACTURER_ROLE, d.manufacturer),
+    registration: (d: DeviceRecord) =>
+      d.batchId ? { kind: "ANCHORED", device: d, batchId: d.batchId } : { kind: "DIRECT", device: d, batchId: null },
+  },
+  Registration: {
+    batch: (r: RegistrationView, _: unknown, ctx: ApiContext) =>
+      r.batchId ? ctx.state.store.getBatch(r.batchId).then((b) => b ?? null) : null,
+    proof: async (r: RegistrationView, _: unknown, ctx: ApiContext) =>
+      r.batchId ? ((await ctx.state.trees.proofOf(r.batchId, r.device.id))?.proof ?? null) : null,
+    serial: async (r: RegistrationView, _: unknown, ctx: ApiContext) =>
+      r.batchId ? ((await ctx.state.trees.proofOf(r.batchId, r.device.id))?.serial ?? null) : null,
+    materialized: (r: RegistrationView) => r.device.eventCount > 0,
+  },
+  Batch: {
+    manifestStatus: (b: BatchView) => b.manifest.status,
+    manifestError: (b: BatchView) => b.manifest.error ?? null,
+    manifestIndexed: (b: BatchView) => b.manifest.indexed,
+    anchoredAt: (b: BatchView) => ({ block: b.blockNumber, tx: b.transactionHash, timestamp: b.timestamp }),
+    revoked: (b: BatchView) => b.revocation !== undefined,
+    revokedReason: (b: BatchView) => reasonName(b.revocation?.reason),
+    revokedAt: (b: BatchView) =>
+      b.revocation
+        ? { block: b.revocation.blockNumber, tx: b.revocation.transactionHash, timestamp: b.revocation.at }
+        : null,
+    revokedBy: (b: BatchView) => b.revocation?.by ?? null,
+    atBlock: (_: BatchView, __: unknown, ctx: ApiContext) => ctx.snapshot().atBlock,
   },
   Revocation: {
     reason: (r: { reason: number }) => reasonName(r.reason),

@@ -50,6 +50,7 @@ export async function verdictsFor(
   devices: readonly (DeviceRecord | undefined)[],
   policy: TrustPolicy,
   proof: ProofOutcome = NO_PROOF,
+  opts: { registrationProofInvalid?: boolean } = {},
 ): Promise<VerdictView[]> {
   const snapshot = ctx.snapshot();
   const { atBlock, lagBlocks } = snapshot;
@@ -80,6 +81,7 @@ export async function verdictsFor(
       indexStopped: snapshot.status.fatalError !== undefined,
       policy,
       proof,
+      registrationProofInvalid: opts.registrationProofInvalid,
       now: nowMs / 1000,
       ...(policy.maxRiskScore !== undefined && { riskScore: ctx.state.monitor!.engine.risk(ids[i]!, nowMs).score }),
     });

@@ -10,8 +10,15 @@
  *   `libraryTreeBuildMs100k`: `StandardMerkleTree.of` of @openzeppelin/merkle-tree on the same
  *   100,000 devices (once: it takes ~20 s); `treeBuildCpuMs1M` and `libraryTreeBuildCpuMs100k`
  *   are the same builds in CPU time of this process (a loaded machine stretches the wall time).
- * `proofVerifyPerSec` and `manifestIndexDevicesPerSec` need the API and the indexer's manifest
- * loader: they come with those parts of issue 10.
+ * - `manifestIndexDevicesPerSec`: an indexer (in this process) started on a chain holding one
+ *   anchored batch of 1,000,000 devices whose manifest is in its manifest folder: devices / the
+ *   seconds from start until the manifest is LOADED (read, hash, rows and ids checked, tree rebuilt,
+ *   every row indexed; goal ≥ 50,000); `manifestLoadMs1M` is that time;
+ * - `proofVerifyPerSec`: verifyDevice with a registration proof (a device of a 100,000-device
+ *   batch, 17 proof steps) on an API that has NOT loaded the manifest (it knows the device only
+ *   from its proof), real indexer + API server in a child process, autocannon here with 50
+ *   connections (as bench/api.ts; goal ≥ 20,000); `proofVerifyP99Ms` beside it.
+ * Sizes: DTL_BENCH_ANCHOR_MANIFEST_DEVICES (default 1,000,000).
  */
 import { randomBytes } from "node:crypto";
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
@@ -19,6 +26,14 @@ import { LEAF_ENCODING, leafValues, loadAnchorMerkle, type AnchorLeaf } from "..
 import { startHardhatNode } from "../test/helpers/chain";
 import { ANCHOR_BATCH, measureAnchorGas } from "../test/helpers/contracts-gas";
 import { deployFleetRegistry } from "../test/helpers/fleet";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import autocannon from "autocannon";
+import { keyAlgorithmEnum } from "../common/codes";
+import { createIndexer } from "../indexer/index";
+import { anchor, batchRows, buildBatch, writeManifest } from "../test/helpers/anchor";
+import { spawnServe } from "./api";
 
 const MILLION = 1_000_000;
 const RUNS = 3;
@@ -92,8 +107,94 @@ async function gasFigures(): Promise<Record<string, number>> {
   }
 }
 
+const MANIFEST_DEVICES = Number(process.env.DTL_BENCH_ANCHOR_MANIFEST_DEVICES ?? MILLION);
+const PROOF_BATCH = 100_000;
+const SECONDS = Number(process.env.DTL_BENCH_API_SECONDS ?? 10);
+
+async function indexerFigures(): Promise<Record<string, number>> {
+  const node = await startHardhatNode();
+  const tmp = mkdtempSync(path.join(tmpdir(), "dtl-bench-anchor-"));
+  try {
+    const { deployment, actors } = await deployFleetRegistry(node.url);
+    const m = actors.addresses.manufacturer;
+    // 1. the manifest loader on a 1,000,000-device batch
+    const big = await buildBatch(await batchRows(m, MANIFEST_DEVICES, "bench-line"));
+    writeManifest(path.join(tmp, "manifests"), "line.jsonl", big.manifest);
+    const { batchId } = await anchor(actors.registry.manufacturer, big, "file:line.jsonl");
+    const indexer = createIndexer({
+      rpcUrl: node.url,
+      deployment,
+      dataDir: path.join(tmp, "store"),
+      manifestDir: path.join(tmp, "manifests"),
+    });
+    const t0 = performance.now();
+    await indexer.start();
+    for (;;) {
+      const b = await indexer.store.getBatch(batchId);
+      if (b?.manifest.status === "LOADED") break;
+      if (b && b.manifest.status !== "PENDING") throw new Error(`manifest ${b.manifest.status}: ${b.manifest.error}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const loadMs = performance.now() - t0;
+    await indexer.stop();
+    // 2. verifyDevice with a device's own proof, on an API without the manifest
+    const small = await buildBatch(await batchRows(m, PROOF_BATCH, "bench-proof"));
+    const proofBatch = await anchor(actors.registry.manufacturer, small, "file:absent.jsonl");
+    const i = 4242;
+    const r = small.rows[i]!;
+    const registration = {
+      batchId: proofBatch.batchId,
+      serial: r.serial,
+      keyAlgorithm: keyAlgorithmEnum(r.keyAlgorithm),
+      keyHash: r.keyHash,
+      firmwareHash: r.firmwareHash,
+      segment: r.segment,
+      proof: small.tree.proof(i),
+    };
+    const api = await spawnServe([
+      "api",
+      JSON.stringify({ rpcUrl: node.url, deployment, dataDir: path.join(tmp, "api") }),
+    ]);
+    try {
+      const body = JSON.stringify({
+        query:
+          "query($id: Bytes32!, $r: RegistrationProofInput) { verifyDevice(id: $id, registration: $r) { trusted reasons } }",
+        variables: { id: r.deviceId, r: registration },
+      });
+      const url = `${api.url}/graphql`;
+      const check = (await (
+        await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })
+      ).json()) as { data?: { verifyDevice: { trusted: boolean } } };
+      if (check.data?.verifyDevice.trusted !== true) throw new Error(`proof not accepted: ${JSON.stringify(check)}`);
+      const res = await autocannon({
+        url,
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+        connections: 50,
+        duration: SECONDS,
+      });
+      if (res.errors || res.non2xx || res.timeouts)
+        throw new Error(`proofVerify: ${res.errors} errors, ${res.non2xx} non-2xx`);
+      return {
+        manifestIndexDevicesPerSec: Math.round(MANIFEST_DEVICES / (loadMs / 1000)),
+        manifestLoadMs1M: Math.round(loadMs),
+        proofVerifyPerSec: Math.round(res.requests.average),
+        proofVerifyP99Ms: res.latency.p99,
+      };
+    } finally {
+      await api.stop();
+    }
+  } finally {
+    await node.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 export async function run(): Promise<Record<string, number>> {
+  // DTL_BENCH_ANCHOR_ONLY=indexer: the indexer and API figures alone (a quicker look while tuning)
+  if (process.env.DTL_BENCH_ANCHOR_ONLY === "indexer") return indexerFigures();
   // the tree first, while no node runs beside it (2 cores)
   const tree = await treeFigures();
-  return { ...(await gasFigures()), ...tree };
+  return { ...(await gasFigures()), ...tree, ...(await indexerFigures()) };
 }

@@ -17,6 +17,8 @@ export interface StackOptions {
   maxBlockRange?: number;
   /** Memory for cached records and LevelDB's block cache (MiB). */
   cacheMb: number;
+  /** Where `file:<name>` manifests of anchored batches are. */
+  manifestDir?: string;
   host: string;
   port: number;
   maxLagBlocks: number;
@@ -57,6 +59,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     ranges: o.maxBlockRange === undefined ? undefined : { maxSpan: o.maxBlockRange },
     rebuild: o.rebuild,
     cacheBytes: o.cacheMb * 1024 * 1024,
+    manifestDir: o.manifestDir,
     logger: o.logger.child({ module: "indexer" }),
     ...(o.witness && { witness: o.witness }),
   });

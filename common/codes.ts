@@ -64,6 +64,13 @@ export function eventKindCode(name: DeviceEventName): number {
   return EVENT_KINDS.indexOf(name);
 }
 
+/**
+ * Registry events that are in no device's history but change devices' verdicts: the
+ * `deviceEvents` stream (GraphQL EventKind) carries them too, once per device of the batch.
+ */
+export const BATCH_STREAM_KINDS = ["BatchRevoked"] as const;
+export type BatchStreamKind = (typeof BATCH_STREAM_KINDS)[number];
+
 /** "DeviceRevoked" → "DEVICE_REVOKED". */
 export function upperSnake(name: string): string {
   return name.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
@@ -109,8 +116,12 @@ export const keyAlgorithmOfEnum = (value: string): KeyAlgorithm | undefined =>
  */
 export const VERDICT_REASON_TEXT = {
   NOT_REGISTERED: "no device with this id is registered",
+  REGISTRATION_PROOF_INVALID:
+    "the registration proof does not lead to an anchored batch of the device's manufacturer (wrong batch, serial, leaf fields or proof)",
   REVOKED: "the device is revoked",
+  BATCH_REVOKED: "the device's anchored batch is revoked",
   SUSPENDED: "the device is suspended",
+  DUPLICATE_IDENTITY: "the device id is claimed under more than one manufacturer (fail closed)",
   MANUFACTURER_NOT_TRUSTED: "its manufacturer no longer holds the manufacturer role",
   MANUFACTURER_NOT_ALLOWED: "its manufacturer is not in the allowed list",
   SEGMENT_NOT_ALLOWED: "its segment is not in the allowed list",

@@ -13,7 +13,7 @@ import { aborted, startStack } from "../stack";
 export const command: Command = {
   name: "serve",
   usage:
-    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--max-lag-blocks 2] [--checkpoint-interval 10] [--log-level info] [--rebuild] [--no-monitor] [--monitor-sites FILE]   (DTL_WITNESS_KEY: sign checkpoints)",
+    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--manifest-dir DIR] [--max-lag-blocks 2] [--checkpoint-interval 10] [--log-level info] [--rebuild] [--no-monitor] [--monitor-sites FILE]   (DTL_WITNESS_KEY: sign checkpoints)",
   summary: "run the indexer and the GraphQL API against any RPC",
   graceful: true,
   options: {
@@ -26,6 +26,7 @@ export const command: Command = {
     "reorg-window": { type: "string" },
     "max-block-range": { type: "string" },
     "cache-mb": { type: "string" },
+    "manifest-dir": { type: "string" },
     "max-lag-blocks": { type: "string" },
     "checkpoint-interval": { type: "string" },
     "log-level": { type: "string" },
@@ -49,6 +50,7 @@ export const command: Command = {
       reorgWindow: cfg.indexer.reorgWindow,
       maxBlockRange: cfg.indexer.maxBlockRange,
       cacheMb: cfg.indexer.cacheMb,
+      manifestDir: cfg.indexer.manifestDir,
       host: cfg.server.host,
       port: cfg.server.port,
       maxLagBlocks: cfg.server.maxLagBlocks,

@@ -13,6 +13,7 @@ import { GraphQLEnumType, buildSchema } from "graphql";
 import {
   DEVICE_STATUS,
   EVENT_KINDS,
+  BATCH_STREAM_KINDS,
   KEY_ALGORITHMS,
   KEY_ALGORITHM_LIST,
   REASONS,
@@ -126,7 +127,7 @@ describe("common/codes: one source of truth", function () {
       expect(schemaEnum("RevocationReason")).to.deep.equal([...REASONS]);
     });
     it("EventKind", function () {
-      expect(schemaEnum("EventKind")).to.deep.equal(EVENT_KINDS.slice(1).map(upperSnake));
+      expect(schemaEnum("EventKind")).to.deep.equal([...EVENT_KINDS.slice(1), ...BATCH_STREAM_KINDS].map(upperSnake));
     });
     it("KeyAlgorithm", function () {
       expect(schemaEnum("KeyAlgorithm")).to.deep.equal(

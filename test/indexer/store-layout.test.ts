@@ -107,6 +107,11 @@ describe("indexer: store layout on disk", function () {
       "blk",
       "undo",
       "ckpt",
+      "batch",
+      "byBatch",
+      "mfst",
+      "mleaf",
+      "mdev",
     ]);
   });
 

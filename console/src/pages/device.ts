@@ -9,6 +9,7 @@ import { VERDICT_REASON_TEXT, type VerdictReason } from "../../../common/codes";
 import type { CheckResult, ShownEntry } from "../chain-check";
 import { gql, subscribe } from "../gql";
 import { ErrorBox, html, num, relative, short, tableHead, when } from "../ui";
+import { batchHref } from "./batches";
 
 const HISTORY_PAGE = 500;
 
@@ -16,6 +17,7 @@ const RECORD = `query ($id: Bytes32!) {
   device(id: $id) {
     id manufacturer manufacturerTrusted status keyAlgorithm keyHash firmwareHash segment registeredAt registeredBlock
     eventCount historyHead updatedBlock atBlock
+    registration { kind batchId serial materialized batch { revoked revokedReason manifestStatus } }
     revocation { reason reasonCode at by blockNumber transactionHash }
     suspension { reason reasonCode at by blockNumber }
     attestations {
@@ -46,7 +48,28 @@ const LIVE = `subscription ($ids: [Bytes32!]) { deviceEvents(deviceIds: $ids) { 
 
 /** The record as the API serves it: the CLI's audit types, plus the role facts. */
 type Attestation = ApiAttestation & { attesterTrusted: boolean };
-type Device = Omit<ApiDevice, "attestations"> & { manufacturerTrusted: boolean; attestations: Attestation[] };
+interface Registration {
+  kind: "DIRECT" | "ANCHORED";
+  batchId: string | null;
+  serial: string | null;
+  materialized: boolean;
+  batch: { revoked: boolean; revokedReason: string | null; manifestStatus: string } | null;
+}
+type Device = Omit<ApiDevice, "attestations"> & {
+  manufacturerTrusted: boolean;
+  attestations: Attestation[];
+  registration: Registration;
+};
+
+/** Direct, or anchored in a batch (with the batch's state). */
+function registration(r: Registration) {
+  if (r.kind === "DIRECT") return "direct (its own registry record)";
+  return html`anchored in batch
+    <a href=${batchHref(r.batchId!)} class="mono">${short(r.batchId!)}</a>
+    ${r.serial !== null && html` · serial ${r.serial}`} ·
+    ${r.materialized ? "materialized on chain" : "not materialized"}
+    ${r.batch?.revoked && html` · <strong class="status revoked">batch revoked (${r.batch.revokedReason})</strong>`}`;
+}
 interface Entry extends ShownEntry {
   blockNumber: number;
   transactionHash: string;
@@ -122,6 +145,8 @@ function Record({ d }: { d: Device }) {
     <dd class="mono">${d.firmwareHash}</dd>
     <dt>registered</dt>
     <dd>${when(d.registeredAt)} · block ${num(d.registeredBlock)}</dd>
+    <dt>registration</dt>
+    <dd id="device-registration">${registration(d.registration)}</dd>
     <dt>history</dt>
     <dd>${d.eventCount} events · head <span class="mono">${d.historyHead}</span></dd>
     <dt>as of</dt>

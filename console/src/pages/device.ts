@@ -44,6 +44,50 @@ const CHAIN_HEAD = `query ($id: Bytes32!, $at: Int) {
   chainHistoryHead(id: $id, atBlock: $at) { atBlock historyHead eventCount }
 }`;
 
+const RISK = `query ($id: Bytes32!) { deviceRisk(id: $id) { score signals { kind at gateway evidence } } }`;
+
+interface Risk {
+  score: number;
+  signals: { kind: string; at: string; gateway: string; evidence: unknown }[];
+}
+
+/** The monitor's risk for this device: its score and the signals behind it (or that there is no monitor). */
+function RiskPanel({ id, version }: { id: string; version: number }) {
+  const [risk, setRisk] = useState<Risk>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    gql<{ deviceRisk: Risk }>(RISK, { id }).then((d) => setRisk(d.deviceRisk), setError);
+  }, [id, version]);
+  const disabled = (error as { code?: string } | undefined)?.code === "MONITOR_DISABLED";
+  return html`<section aria-labelledby="risk-title">
+    <h2 id="risk-title">Risk (monitor)</h2>
+    ${disabled ? html`<p class="note">This server runs no monitor.</p>` : html`<${ErrorBox} error=${error} />`}
+    ${
+      risk &&
+      html`<p id="risk-score">
+          Score <strong>${risk.score.toFixed(2)}</strong> of 1 ${risk.signals.length === 0 ? "— no signals." : ""}
+        </p>
+        ${
+          risk.signals.length > 0 &&
+          html`<table id="risk-signals">
+            ${tableHead(["signal", "when", "gateway", "evidence"])}
+            <tbody>
+              ${risk.signals.map(
+                (s) =>
+                  html`<tr>
+                    <td>${s.kind}</td>
+                    <td>${when(s.at)}</td>
+                    <td>${s.gateway}</td>
+                    <td><code>${JSON.stringify(s.evidence)}</code></td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+        }`
+    }
+  </section>`;
+}
+
 const LIVE = `subscription ($ids: [Bytes32!]) { deviceEvents(deviceIds: $ids) { seq kind blockNumber retracted } }`;
 
 /** The record as the API serves it: the CLI's audit types, plus the role facts. */
@@ -360,6 +404,7 @@ export function DevicePage({ id }: { id: string }) {
           <h2 id="ver">Verdict</h2>
           <${VerdictPanel} id=${id} version=${version} />
         </section>
+        <${RiskPanel} id=${id} version=${version} />
         <section aria-labelledby="att">
           <h2 id="att">Attestations</h2>
           <${Attestations} list=${device.attestations} />

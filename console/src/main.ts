@@ -1,12 +1,14 @@
 /**
  * The console (DESIGN.md §14): a single page served by `dtl serve` / `dtl dev` at `/`, built on
- * the public GraphQL API only. Hash routes: #/ overview, #/devices, #/device/<id>, #/live.
+ * the public GraphQL API only. Hash routes: #/ overview, #/devices, #/device/<id>, #/batches,
+ * #/batch/<id>, #/live.
  */
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { apiKey } from "./gql";
+import { BatchPage, Batches } from "./pages/batches";
 import { DevicePage } from "./pages/device";
 import { Devices } from "./pages/devices";
 import { Live } from "./pages/live";
@@ -47,13 +49,18 @@ function App() {
   const [path, qs] = hash.slice(1).split("?") as [string, string | undefined];
   const query = new URLSearchParams(qs ?? "");
   const device = /^\/device\/(0x[0-9a-fA-F]{64})$/.exec(path);
+  const batch = /^\/batch\/(0x[0-9a-fA-F]{64})$/.exec(path);
   const page = device
     ? html`<${DevicePage} id=${device[1]!.toLowerCase()} key=${device[1]} />`
-    : path === "/devices"
-      ? html`<${Devices} query=${query} navigate=${navigate} />`
-      : path === "/live"
-        ? html`<${Live} />`
-        : html`<${Overview} status=${status} />`;
+    : batch
+      ? html`<${BatchPage} id=${batch[1]!.toLowerCase()} key=${batch[1]} />`
+      : path === "/devices"
+        ? html`<${Devices} query=${query} navigate=${navigate} />`
+        : path === "/batches"
+          ? html`<${Batches} query=${query} navigate=${navigate} />`
+          : path === "/live"
+            ? html`<${Live} />`
+            : html`<${Overview} status=${status} />`;
   const stale = status && staleness(status);
   const unauthorised = (error as { code?: string } | undefined)?.code === "UNAUTHENTICATED";
   const link = (href: string, label: string, current: boolean) =>
@@ -69,7 +76,7 @@ function App() {
       <nav aria-label="main">
         ${link("#/", "Overview", path === "/" || path === "")}
         ${link("#/devices", "Devices", path === "/devices" || !!device)}
-        ${link("#/live", "Live feed", path === "/live")}
+        ${link("#/batches", "Batches", path === "/batches" || !!batch)} ${link("#/live", "Live feed", path === "/live")}
         <a href="/graphql">GraphiQL</a>
       </nav>
       <span id="index-block" class="note"

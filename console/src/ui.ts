@@ -1,5 +1,6 @@
 /** Shared view helpers: htm bound to Preact, formatting, and the error box every page uses. */
 import { h, type ComponentChildren } from "preact";
+import { useEffect, useState } from "preact/hooks";
 import htm from "htm";
 import { ApiError } from "./gql";
 
@@ -53,4 +54,35 @@ export function relative(iso: string, now = Date.now()): string {
           ? [Math.round(a / 3600), "h"]
           : [Math.round(a / 86400), "days"];
   return s >= 0 ? `in ${v} ${u}` : `${v} ${u} ago`;
+}
+
+/** Relay paging state: the cursors of the pages before this one (for Back) and this page's `after`; reset when `key` changes. */
+export function usePages(key: string) {
+  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  useEffect(() => setCursors([null]), [key]);
+  return {
+    after: cursors[cursors.length - 1] ?? null,
+    page: cursors.length,
+    back: () => setCursors(cursors.slice(0, -1)),
+    next: (endCursor: string | null) => setCursors([...cursors, endCursor]),
+  };
+}
+
+/** Previous / Next buttons over {@link usePages}. */
+export function Pager(props: {
+  pages: ReturnType<typeof usePages>;
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}) {
+  const { pages, pageInfo } = props;
+  return html`<nav class="pager" aria-label="pages">
+    <button type="button" disabled=${pages.page === 1} onClick=${pages.back}>← Previous</button>
+    <button
+      type="button"
+      id="next-page"
+      disabled=${!pageInfo.hasNextPage}
+      onClick=${() => pages.next(pageInfo.endCursor)}
+    >
+      Next →
+    </button>
+  </nav>`;
 }

@@ -9,6 +9,7 @@ import { VERDICT_REASON_TEXT, type VerdictReason } from "../../../common/codes";
 import type { CheckResult, ShownEntry } from "../chain-check";
 import { gql, subscribe } from "../gql";
 import { ErrorBox, html, num, relative, short, tableHead, when } from "../ui";
+import { batchHref } from "./batches";
 
 const HISTORY_PAGE = 500;
 
@@ -16,6 +17,7 @@ const RECORD = `query ($id: Bytes32!) {
   device(id: $id) {
     id manufacturer manufacturerTrusted status keyAlgorithm keyHash firmwareHash segment registeredAt registeredBlock
     eventCount historyHead updatedBlock atBlock
+    registration { kind batchId serial materialized batch { revoked revokedReason manifestStatus } }
     revocation { reason reasonCode at by blockNumber transactionHash }
     suspension { reason reasonCode at by blockNumber }
     attestations {
@@ -42,11 +44,76 @@ const CHAIN_HEAD = `query ($id: Bytes32!, $at: Int) {
   chainHistoryHead(id: $id, atBlock: $at) { atBlock historyHead eventCount }
 }`;
 
+const RISK = `query ($id: Bytes32!) { deviceRisk(id: $id) { score signals { kind at gateway evidence } } }`;
+
+interface Risk {
+  score: number;
+  signals: { kind: string; at: string; gateway: string; evidence: unknown }[];
+}
+
+/** The monitor's risk for this device: its score and the signals behind it (or that there is no monitor). */
+function RiskPanel({ id, version }: { id: string; version: number }) {
+  const [risk, setRisk] = useState<Risk>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    gql<{ deviceRisk: Risk }>(RISK, { id }).then((d) => setRisk(d.deviceRisk), setError);
+  }, [id, version]);
+  const disabled = (error as { code?: string } | undefined)?.code === "MONITOR_DISABLED";
+  return html`<section aria-labelledby="risk-title">
+    <h2 id="risk-title">Risk (monitor)</h2>
+    ${disabled ? html`<p class="note">This server runs no monitor.</p>` : html`<${ErrorBox} error=${error} />`}
+    ${
+      risk &&
+      html`<p id="risk-score">
+          Score <strong>${risk.score.toFixed(2)}</strong> of 1 ${risk.signals.length === 0 ? "— no signals." : ""}
+        </p>
+        ${
+          risk.signals.length > 0 &&
+          html`<table id="risk-signals">
+            ${tableHead(["signal", "when", "gateway", "evidence"])}
+            <tbody>
+              ${risk.signals.map(
+                (s) =>
+                  html`<tr>
+                    <td>${s.kind}</td>
+                    <td>${when(s.at)}</td>
+                    <td>${s.gateway}</td>
+                    <td><code>${JSON.stringify(s.evidence)}</code></td>
+                  </tr>`,
+              )}
+            </tbody>
+          </table>`
+        }`
+    }
+  </section>`;
+}
+
 const LIVE = `subscription ($ids: [Bytes32!]) { deviceEvents(deviceIds: $ids) { seq kind blockNumber retracted } }`;
 
 /** The record as the API serves it: the CLI's audit types, plus the role facts. */
 type Attestation = ApiAttestation & { attesterTrusted: boolean };
-type Device = Omit<ApiDevice, "attestations"> & { manufacturerTrusted: boolean; attestations: Attestation[] };
+interface Registration {
+  kind: "DIRECT" | "ANCHORED";
+  batchId: string | null;
+  serial: string | null;
+  materialized: boolean;
+  batch: { revoked: boolean; revokedReason: string | null; manifestStatus: string } | null;
+}
+type Device = Omit<ApiDevice, "attestations"> & {
+  manufacturerTrusted: boolean;
+  attestations: Attestation[];
+  registration: Registration;
+};
+
+/** Direct, or anchored in a batch (with the batch's state). */
+function registration(r: Registration) {
+  if (r.kind === "DIRECT") return "direct (its own registry record)";
+  return html`anchored in batch
+    <a href=${batchHref(r.batchId!)} class="mono">${short(r.batchId!)}</a>
+    ${r.serial !== null && html` · serial ${r.serial}`} ·
+    ${r.materialized ? "materialized on chain" : "not materialized"}
+    ${r.batch?.revoked && html` · <strong class="status revoked">batch revoked (${r.batch.revokedReason})</strong>`}`;
+}
 interface Entry extends ShownEntry {
   blockNumber: number;
   transactionHash: string;
@@ -122,6 +189,8 @@ function Record({ d }: { d: Device }) {
     <dd class="mono">${d.firmwareHash}</dd>
     <dt>registered</dt>
     <dd>${when(d.registeredAt)} · block ${num(d.registeredBlock)}</dd>
+    <dt>registration</dt>
+    <dd id="device-registration">${registration(d.registration)}</dd>
     <dt>history</dt>
     <dd>${d.eventCount} events · head <span class="mono">${d.historyHead}</span></dd>
     <dt>as of</dt>
@@ -335,6 +404,7 @@ export function DevicePage({ id }: { id: string }) {
           <h2 id="ver">Verdict</h2>
           <${VerdictPanel} id=${id} version=${version} />
         </section>
+        <${RiskPanel} id=${id} version=${version} />
         <section aria-labelledby="att">
           <h2 id="att">Attestations</h2>
           <${Attestations} list=${device.attestations} />

@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../gql";
-import { ErrorBox, deviceHref, html, num, short, tableHead, when } from "../ui";
+import { ErrorBox, Pager, deviceHref, html, num, short, tableHead, usePages, when } from "../ui";
 
 const PAGE = 50;
 const FILTERS = ["status", "segment", "manufacturer", "attestationKind"] as const;
@@ -76,12 +76,10 @@ export function Devices({ query, navigate }: { query: URLSearchParams; navigate:
     if (v) filter[k] = v;
   }
   const key = JSON.stringify(filter);
-  /** Cursors of the pages before this one (Back), and this page's `after`. */
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
+  const pages = usePages(key);
+  const { after, page } = pages;
   const [list, setList] = useState<List["devices"]>();
   const [error, setError] = useState<unknown>();
-  useEffect(() => setCursors([null]), [key]);
-  const after = cursors[cursors.length - 1] ?? null;
   useEffect(() => {
     setError(undefined);
     gql<List>(LIST, { filter, first: PAGE, after }).then((d) => setList(d.devices), setError);
@@ -96,7 +94,6 @@ export function Devices({ query, navigate }: { query: URLSearchParams; navigate:
     }
     navigate(`#/devices${q.size ? `?${q}` : ""}`);
   };
-  const page = cursors.length;
   return html`<h1>Devices</h1>
     <${Lookup} navigate=${navigate} />
     <form class="filters" onSubmit=${onFilter} aria-labelledby="filter-title" key=${key}>
@@ -145,18 +142,6 @@ export function Devices({ query, navigate }: { query: URLSearchParams; navigate:
             </tbody>
           </table>
         </div>
-        <nav class="pager" aria-label="pages">
-          <button type="button" disabled=${page === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>
-            ← Previous
-          </button>
-          <button
-            type="button"
-            id="next-page"
-            disabled=${!list.pageInfo.hasNextPage}
-            onClick=${() => setCursors([...cursors, list.pageInfo.endCursor])}
-          >
-            Next →
-          </button>
-        </nav>`
+        <${Pager} pages=${pages} pageInfo=${list.pageInfo} />`
     }`;
 }

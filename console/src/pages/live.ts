@@ -1,6 +1,10 @@
-/** The live feed: every device event as the indexer commits it (deviceEvents over SSE). */
+/**
+ * The live feed: every device event as the indexer commits it (deviceEvents over SSE), and the
+ * monitor's alerts as they are raised (alerts over SSE; a server without a monitor says so).
+ */
 import { useEffect, useState } from "preact/hooks";
 import { subscribe } from "../gql";
+import { ApiError } from "../gql";
 import { deviceHref, errorText, html, num, short, when } from "../ui";
 
 const FEED = `subscription { deviceEvents { deviceId seq kind blockNumber transactionHash timestamp actor retracted } }`;
@@ -16,6 +20,66 @@ interface Event {
   timestamp: string;
   actor: string;
   retracted: boolean;
+}
+
+const ALERTS = `subscription { alerts { seq kind deviceId source gateway at score evidenceHash } }`;
+
+interface Alert {
+  seq: number;
+  kind: string;
+  deviceId: string | null;
+  source: string | null;
+  gateway: string;
+  at: string;
+  score: number;
+  evidenceHash: string;
+}
+
+/** The monitor's alerts as they are raised, newest first. */
+function Alerts() {
+  const [alerts, setAlerts] = useState<Alert[]>([]);
+  const [state, setState] = useState<{ open: boolean; error?: unknown }>({ open: false });
+  useEffect(() => {
+    const sub = subscribe<{ alerts: Alert }>(
+      ALERTS,
+      {},
+      {
+        next: (d) => setAlerts((list) => [d.alerts, ...list].slice(0, KEEP)),
+        error: (error) => setState({ open: false, error }),
+        open: () => setState({ open: true }),
+      },
+    );
+    return () => sub.close();
+  }, []);
+  const disabled = state.error instanceof ApiError && state.error.code === "MONITOR_DISABLED";
+  return html`<section aria-labelledby="alerts-title">
+    <h2 id="alerts-title">Monitor alerts</h2>
+    <p role="status" class=${state.error && !disabled ? "warn" : "note"} id="alerts-state">
+      ${
+        disabled
+          ? "This server runs no monitor."
+          : state.error
+            ? errorText(state.error)
+            : state.open
+              ? "Connected: alerts appear as the monitor raises them."
+              : "Connecting…"
+      }
+    </p>
+    <ol class="feed" id="alerts" aria-live="assertive">
+      ${alerts.map(
+        (a) =>
+          html`<li data-seq=${a.seq}>
+            <strong class="status revoked">${a.kind}</strong>${" · "}
+            ${
+              a.deviceId
+                ? html`<a href=${deviceHref(a.deviceId)} class="mono">${short(a.deviceId, 8)}</a>`
+                : html`source ${a.source}`
+            }
+            ${` · risk ${a.score.toFixed(2)} · gateway ${a.gateway} · ${when(a.at)} · evidence `}${short(a.evidenceHash)}
+          </li>`,
+      )}
+    </ol>
+  </section>`;
 }
 
 export function Live() {
@@ -34,6 +98,8 @@ export function Live() {
     return () => sub.close();
   }, []);
   return html`<h1>Live feed</h1>
+    <${Alerts} />
+    <h2>Device events</h2>
     <p role="status" class=${state.error ? "warn" : "note"}>
       ${state.error ? errorText(state.error) : state.open ? "Connected: events appear as they are indexed." : "Connecting…"}
     </p>

@@ -159,6 +159,59 @@ function ExpiringSoon({ block }: { block?: number }) {
   </section>`;
 }
 
+/** Blocks below the indexed one whose checkpoints the witness panel reads (oldest first, then the last few shown). */
+const CHECKPOINT_SPAN = 500;
+const CHECKPOINTS_SHOWN = 5;
+const WITNESS = `query ($from: Int!) {
+  witness { address algorithm }
+  checkpoints(fromBlock: $from, first: 500) { block blockHash digest witness algorithm }
+}`;
+interface WitnessData {
+  witness: { address: string; algorithm: string } | null;
+  checkpoints: { block: number; blockHash: string; digest: string; witness: string; algorithm: string }[];
+}
+
+/** This server's witness key (DTL_WITNESS_KEY) and its latest signed checkpoints. */
+function Witness({ block }: { block?: number }) {
+  const [data, setData] = useState<WitnessData>();
+  const [error, setError] = useState<unknown>();
+  useEffect(() => {
+    if (block === undefined) return;
+    gql<WitnessData>(WITNESS, { from: Math.max(0, block - CHECKPOINT_SPAN) }).then(setData, setError);
+  }, [block]);
+  const latest = data?.checkpoints.slice(-CHECKPOINTS_SHOWN).reverse() ?? [];
+  return html`<section aria-labelledby="witness-title">
+    <h2 id="witness-title">Witness checkpoints</h2>
+    <${ErrorBox} error=${error} />
+    ${
+      data &&
+      (data.witness === null
+        ? html`<p id="witness-none">This server signs no checkpoints (no DTL_WITNESS_KEY).</p>`
+        : html`<p id="witness-key">
+              Signed by <span class="mono">${data.witness.address}</span> (${data.witness.algorithm}); gateways that
+              list this witness apply only data up to a block whose digest they recomputed and enough witnesses signed.
+            </p>
+            ${
+              latest.length === 0
+                ? html`<p>No checkpoint in the last ${num(CHECKPOINT_SPAN)} blocks yet.</p>`
+                : html`<table id="checkpoints">
+                    ${tableHead(["block", "block hash", "state digest"])}
+                    <tbody>
+                      ${latest.map(
+                        (c) =>
+                          html`<tr data-block=${c.block}>
+                            <td class="n">${num(c.block)}</td>
+                            <td>${short(c.blockHash)}</td>
+                            <td>${short(c.digest, 10)}</td>
+                          </tr>`,
+                      )}
+                    </tbody>
+                  </table>`
+            }`)
+    }
+  </section>`;
+}
+
 /** Cumulative counts at each distinct time (seconds), for a stepped line. */
 function cumulative(times: number[], xs: number[]): number[] {
   const sorted = [...times].sort((a, b) => a - b);
@@ -310,5 +363,6 @@ export function Overview({ status }: { status?: IndexerStatus }) {
           <dd>${status.rpcErrors}</dd>
         </dl>`
       }
-    </section>`;
+    </section>
+    <${Witness} block=${block} />`;
 }

@@ -75,6 +75,9 @@ async function failure(res: Response): Promise<ApiError> {
  * with fetch so the API key goes along as a header (EventSource cannot send one). Every break is
  * reported to `error`; the feed reconnects by itself and `open` says when it is back.
  */
+/** Errors a retry cannot cure (the server runs no such service, the query is wrong): the feed stops. */
+const FINAL_CODES = new Set(["MONITOR_DISABLED", "BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"]);
+
 export function subscribe<T>(
   query: string,
   variables: Record<string, unknown>,
@@ -82,6 +85,10 @@ export function subscribe<T>(
 ): Subscription {
   const abort = new AbortController();
   let closed = false;
+  const stop = () => {
+    closed = true;
+    abort.abort();
+  };
   const deliver = (block: string) => {
     const event = /^event: ?(.*)$/m.exec(block)?.[1];
     const data = block
@@ -92,8 +99,11 @@ export function subscribe<T>(
     if (event !== "next" || !data) return;
     const msg = JSON.parse(data) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] };
     const first = msg.errors?.[0];
-    if (first) on.error(new ApiError(first.message, first.extensions?.code ?? "SUBSCRIPTION"));
-    else if (msg.data) on.next(msg.data);
+    if (first) {
+      const code = first.extensions?.code ?? "SUBSCRIPTION";
+      if (FINAL_CODES.has(code)) stop();
+      on.error(new ApiError(first.message, code));
+    } else if (msg.data) on.next(msg.data);
   };
   const run = async () => {
     while (!closed) {
@@ -104,7 +114,15 @@ export function subscribe<T>(
           body: JSON.stringify({ query, variables }),
           signal: abort.signal,
         });
-        if (!res.ok || !res.body) throw await failure(res);
+        if (!res.ok || !res.body) {
+          const err = await failure(res);
+          if (FINAL_CODES.has(err.code)) {
+            stop();
+            on.error(err);
+            return;
+          }
+          throw err;
+        }
         on.open?.();
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
@@ -130,10 +148,5 @@ export function subscribe<T>(
     }
   };
   void run();
-  return {
-    close() {
-      closed = true;
-      abort.abort();
-    },
-  };
+  return { close: stop };
 }

@@ -5,7 +5,12 @@
  * to .screenshots/ (git ignores it).
  */
 import { expect } from "chai";
+import { Contract, JsonRpcProvider, Wallet, ZeroHash, encodeBytes32String, keccak256, toUtf8Bytes } from "ethers";
+import { readFileSync } from "node:fs";
 import path from "node:path";
+import { registryAbi } from "../../common/abi";
+import { HARDHAT_KEYS } from "../../common/hardhat-node";
+import { batchIdFor, loadAnchorMerkle } from "../../common/merkle";
 import type { Browser } from "playwright-core";
 import { ensureBuilt, runDtl, startDtl, startServe, tempDir, type RunningDtl } from "../helpers/cli-run";
 import { launchBrowser, offlinePage, screenshot, type OfflinePage } from "./browser";
@@ -110,6 +115,8 @@ describe("console (headless Chromium, offline)", function () {
         String(fleet.length),
       );
       await page.locator("#indexer-status").getByText(indexerStatus.digest).waitFor();
+      // dtl dev runs without DTL_WITNESS_KEY: the panel says so
+      await page.locator("#witness-none").waitFor();
       await page.locator(".chart canvas").waitFor();
       // by segment, manufacturer and key algorithm: each row as a brute-force count over the devices
       const { devices } = await api<{
@@ -197,12 +204,19 @@ describe("console (headless Chromium, offline)", function () {
       "device-live-phone",
       async ({ page }) => {
         await page.locator("#device-status").getByText("ACTIVE").waitFor();
+        await page.locator("#device-registration").getByText("direct").waitFor();
+        // the monitor runs inside dtl dev and has seen nothing of this device
+        await page.locator("#risk-score").getByText("no signals").waitFor();
         await page.locator("#timeline li").first().waitFor();
         const before = await page.locator("#timeline li").count();
         // the live feed, open in another tab meanwhile
         const feed = await offlinePage(browser, origin);
         await feed.page.goto(`${origin}/#/live`);
         await feed.page.getByText("Connected: events appear as they are indexed.").waitFor();
+        await feed.page
+          .locator("#alerts-state")
+          .getByText("Connected: alerts appear as the monitor raises them.")
+          .waitFor();
         const revoke = await runDtl(
           ["revoke", victim.id, "--reason", "key-compromise", "--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!],
           { cwd: tmp.dir },
@@ -225,6 +239,42 @@ describe("console (headless Chromium, offline)", function () {
       },
       { viewport: { width: 390, height: 844 } },
     );
+  });
+
+  it("anchored batches: the list shows a batch anchored on chain with its manifest status, its page every field, revoked after revokeBatch", async function () {
+    const { registry } = JSON.parse(readFileSync(env.DTL_DEPLOYMENT!, "utf8")) as { registry: string };
+    const provider = new JsonRpcProvider(chainUrl, undefined, { batchMaxCount: 1 });
+    // dev's account #0 holds every role, the manufacturer's included
+    const maker = new Wallet(HARDHAT_KEYS[0]!, provider);
+    const merkle = await loadAnchorMerkle();
+    const leaves = [1, 2, 3].map((i) => ({
+      deviceId: keccak256(toUtf8Bytes(`console/batch/${i}`)),
+      keyAlgorithm: 3,
+      keyHash: keccak256(toUtf8Bytes(`console/key/${i}`)),
+      firmwareHash: keccak256(toUtf8Bytes("console/fw")),
+      segment: encodeBytes32String("plant-9/line"),
+    }));
+    const tree = merkle.build(leaves);
+    const reg = new Contract(registry, registryAbi, maker);
+    // no manifest published: the API knows the batch from the chain alone
+    await (await reg.getFunction("anchorDevices")(tree.root, 3, ZeroHash, "")).wait();
+    const batchId = batchIdFor(maker.address, tree.root);
+    await visit("#/batches", "batches", async ({ page }) => {
+      const row = page.locator(`#batches tr[data-batch="${batchId}"]`);
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.locator("td.n").first().textContent()).to.equal("3");
+      await row.getByText("UNAVAILABLE").waitFor();
+      await row.locator("a").click();
+      await page.locator("#batch-record").getByText(tree.root).waitFor();
+      await page.locator("#batch-record .status").getByText("ANCHORED").waitFor();
+      await (await reg.getFunction("revokeBatch")(batchId, 2)).wait();
+      // the page follows the index (a new block reloads it)
+      await page.reload();
+      await page.locator("#batch-record").getByText("MANUFACTURER_COMPROMISE").waitFor({ timeout: 10_000 });
+      await page.goto(`${origin}/#/batches?revoked=true`);
+      await page.locator(`#batches tr[data-batch="${batchId}"]`).getByText("MANUFACTURER_COMPROMISE").waitFor();
+    });
+    provider.destroy();
   });
 
   it("check against the chain: MATCH as served, MISMATCH behind a tampering proxy, and the API down is shown", async function () {
@@ -260,11 +310,11 @@ describe("console (headless Chromium, offline)", function () {
     }
   });
 
-  it("behind API keys: the page opens, says a key is needed, and works live once one is given", async function () {
+  it("behind API keys: the page opens, says a key is needed, and works live once one is given; no monitor is said once", async function () {
     const { serve, apiUrl } = await startServe(
       path.join(tmp.dir, "keyed"),
       { env: { DTL_API_KEYS: "console-test-key-0001" }, cwd: tmp.dir },
-      ["--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!],
+      ["--rpc", chainUrl, "--deployment", env.DTL_DEPLOYMENT!, "--no-monitor"],
     );
     try {
       const at = new URL(apiUrl).origin;
@@ -286,6 +336,16 @@ describe("console (headless Chromium, offline)", function () {
           );
           expect(reinstate.code, reinstate.stderr).to.equal(0);
           await page.locator("#device-status").getByText("ACTIVE").waitFor({ timeout: 10_000 });
+          await page.locator("#risk-title").waitFor();
+          expect(await page.getByText("This server runs no monitor.").count()).to.equal(1);
+          // the live feed's alerts: said once, and the feed does not keep reconnecting to a monitor that is not there
+          await page.goto(`${at}/#/live`);
+          await page.locator("#alerts-state").getByText("This server runs no monitor.").waitFor();
+          let posts = 0;
+          page.on("request", (r) => void (r.method() === "POST" && r.postData()?.includes("alerts") && posts++));
+          await new Promise((r) => setTimeout(r, 2500));
+          expect(posts).to.equal(0);
+          await page.locator("#alerts-state").getByText("This server runs no monitor.").waitFor();
         },
         // Chromium logs the 401s the page got before the key was given
         { at, expectedErrors: /^Failed to load resource: the server responded with a status of 401 / },

@@ -86,3 +86,15 @@ export function Pager(props: {
     </button>
   </nav>`;
 }
+
+/** The hash route `#/<route>?…` of a filter form's non-empty fields among `fields`. */
+export function filterRoute(ev: Event, route: string, fields: readonly string[]): string {
+  ev.preventDefault();
+  const f = new FormData(ev.target as HTMLFormElement);
+  const q = new URLSearchParams();
+  for (const k of fields) {
+    const v = String(f.get(k) ?? "").trim();
+    if (v) q.set(k, v);
+  }
+  return `#/${route}${q.size ? `?${q}` : ""}`;
+}

@@ -5,7 +5,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../gql";
-import { ErrorBox, Pager, html, num, short, tableHead, usePages, when } from "../ui";
+import { ErrorBox, Pager, html, num, short, filterRoute, tableHead, usePages, when } from "../ui";
 
 const PAGE = 50;
 const MANIFEST_STATUSES = ["PENDING", "LOADED", "UNAVAILABLE", "INVALID"] as const;
@@ -74,16 +74,7 @@ export function Batches({ query, navigate }: { query: URLSearchParams; navigate:
       { filter, first: PAGE, after: pages.after },
     ).then((d) => setList(d.batches), setError);
   }, [key, pages.after]);
-  const onFilter = (ev: Event) => {
-    ev.preventDefault();
-    const f = new FormData(ev.target as HTMLFormElement);
-    const q = new URLSearchParams();
-    for (const k of FILTERS) {
-      const v = String(f.get(k) ?? "").trim();
-      if (v) q.set(k, v);
-    }
-    navigate(`#/batches${q.size ? `?${q}` : ""}`);
-  };
+  const onFilter = (ev: Event) => navigate(filterRoute(ev, "batches", FILTERS));
   return html`<h1>Anchored batches</h1>
     <form class="filters" onSubmit=${onFilter} aria-labelledby="batch-filter-title" key=${key}>
       <h2 id="batch-filter-title">Filter</h2>

@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { gql } from "../gql";
-import { ErrorBox, Pager, deviceHref, html, num, short, tableHead, usePages, when } from "../ui";
+import { ErrorBox, Pager, deviceHref, html, num, short, filterRoute, tableHead, usePages, when } from "../ui";
 
 const PAGE = 50;
 const FILTERS = ["status", "segment", "manufacturer", "attestationKind"] as const;
@@ -84,16 +84,7 @@ export function Devices({ query, navigate }: { query: URLSearchParams; navigate:
     setError(undefined);
     gql<List>(LIST, { filter, first: PAGE, after }).then((d) => setList(d.devices), setError);
   }, [key, after]);
-  const onFilter = (ev: Event) => {
-    ev.preventDefault();
-    const f = new FormData(ev.target as HTMLFormElement);
-    const q = new URLSearchParams();
-    for (const k of FILTERS) {
-      const v = String(f.get(k) ?? "").trim();
-      if (v) q.set(k, v);
-    }
-    navigate(`#/devices${q.size ? `?${q}` : ""}`);
-  };
+  const onFilter = (ev: Event) => navigate(filterRoute(ev, "devices", FILTERS));
   return html`<h1>Devices</h1>
     <${Lookup} navigate=${navigate} />
     <form class="filters" onSubmit=${onFilter} aria-labelledby="filter-title" key=${key}>

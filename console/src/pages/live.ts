@@ -35,22 +35,28 @@ interface Alert {
   evidenceHash: string;
 }
 
-/** The monitor's alerts as they are raised, newest first. */
-function Alerts() {
-  const [alerts, setAlerts] = useState<Alert[]>([]);
+/** The last KEEP items of a subscription (newest first) and whether it is connected. */
+function useFeed<T>(query: string, field: string): [T[], { open: boolean; error?: unknown }] {
+  const [items, setItems] = useState<T[]>([]);
   const [state, setState] = useState<{ open: boolean; error?: unknown }>({ open: false });
   useEffect(() => {
-    const sub = subscribe<{ alerts: Alert }>(
-      ALERTS,
+    const sub = subscribe<Record<string, T>>(
+      query,
       {},
       {
-        next: (d) => setAlerts((list) => [d.alerts, ...list].slice(0, KEEP)),
+        next: (d) => setItems((list) => [d[field]!, ...list].slice(0, KEEP)),
         error: (error) => setState({ open: false, error }),
         open: () => setState({ open: true }),
       },
     );
     return () => sub.close();
-  }, []);
+  }, [query, field]);
+  return [items, state];
+}
+
+/** The monitor's alerts as they are raised, newest first. */
+function Alerts() {
+  const [alerts, state] = useFeed<Alert>(ALERTS, "alerts");
   const disabled = state.error instanceof ApiError && state.error.code === "MONITOR_DISABLED";
   return html`<section aria-labelledby="alerts-title">
     <h2 id="alerts-title">Monitor alerts</h2>
@@ -83,20 +89,7 @@ function Alerts() {
 }
 
 export function Live() {
-  const [events, setEvents] = useState<Event[]>([]);
-  const [state, setState] = useState<{ open: boolean; error?: unknown }>({ open: false });
-  useEffect(() => {
-    const sub = subscribe<{ deviceEvents: Event }>(
-      FEED,
-      {},
-      {
-        next: (d) => setEvents((list) => [d.deviceEvents, ...list].slice(0, KEEP)),
-        error: (error) => setState({ open: false, error }),
-        open: () => setState({ open: true }),
-      },
-    );
-    return () => sub.close();
-  }, []);
+  const [events, state] = useFeed<Event>(FEED, "deviceEvents");
   return html`<h1>Live feed</h1>
     <${Alerts} />
     <h2>Device events</h2>

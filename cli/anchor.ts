@@ -12,12 +12,10 @@
  */
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
-import { getAddress } from "ethers";
 import { createKeccak } from "hash-wasm";
 import { registryInterface } from "../common/abi";
 import { sendRegistryTx } from "../common/chain";
-import { loadKeccak } from "../common/keccak";
-import { encodeDeviceProof, encodeManifestLine, proofFileName, type ManifestEntry } from "../common/manifest";
+import { createIdHasher, encodeDeviceProof, manifestLine, proofFileName, type ManifestRow } from "../common/manifest";
 import { batchIdFor, loadAnchorMerkle, type AnchorLeaf } from "../common/merkle";
 import { MANUFACTURER_ROLE } from "../common/roles";
 import { optional } from "./args";
@@ -35,31 +33,6 @@ const MAX_BATCH = 0xffff_ffff;
 const WRITE_CHUNK = 1 << 20;
 /** Progress steps while writing proof files. */
 const PROGRESS_STEP = 10_000;
-
-/**
- * keccak256(abi.encode(address, string)) for many serials of one manufacturer: the ABI layout
- * written into one reused buffer and hashed with the WebAssembly keccak — ~30× faster than
- * `deviceIdFor` (ethers' ABI coder) at 1,000,000 rows. test/cli/anchor-files.test.ts holds it
- * against `deviceIdFor`.
- */
-export async function deviceIdHasher(manufacturer: string): Promise<(serial: string) => string> {
-  const keccak = await loadKeccak();
-  const head = new Uint8Array(96);
-  head.set(Buffer.from(getAddress(manufacturer).slice(2), "hex"), 12); // word 0: the address
-  head[63] = 0x40; // word 1: the string's offset
-  let buf = new Uint8Array(256);
-  return (serial) => {
-    const bytes = Buffer.from(serial, "utf8");
-    const padded = Math.ceil(bytes.length / 32) * 32;
-    const size = 96 + padded;
-    if (buf.length < size) buf = new Uint8Array(size * 2);
-    buf.set(head, 0);
-    buf.fill(0, 64, size);
-    new DataView(buf.buffer).setUint32(92, bytes.length); // word 2: the length (< 2^32)
-    buf.set(bytes, 96);
-    return keccak(buf.subarray(0, size));
-  };
-}
 
 /** Where the files of a batch go, from the flags; `stem` is the device file's name without extension. */
 function placeFiles(inv: Invocation, stem: string, batchId: string) {
@@ -111,8 +84,8 @@ export async function registerAnchored(
 
   // phase 2: device ids and the tree
   const treeStart = performance.now();
-  const idOf = await deviceIdHasher(ctx.account);
-  const entries: ManifestEntry[] = rows.map((r) => ({
+  const idOf = createIdHasher(await createKeccak(256), ctx.account);
+  const entries: ManifestRow[] = rows.map((r) => ({
     serial: r.serial,
     deviceId: idOf(r.serial),
     keyAlgorithm: r.keyAlgorithm,
@@ -169,7 +142,7 @@ export async function registerAnchored(
       if (inv.signal.aborted) throw new CliError(`${NAME}: interrupted while writing files; nothing was sent`);
       const i = tree.order[k]!;
       const e = entries[i]!;
-      const line = encodeManifestLine(e);
+      const line = manifestLine(e);
       pending.push(line);
       pendingBytes += line.length;
       if (pendingBytes >= WRITE_CHUNK) flush();

@@ -109,6 +109,7 @@ export async function replayChain(client: RpcClient, deployment: Deployment, to:
   const roles: RoleEvent[] = [];
   const problems: AuditProblem[] = [];
   const onEvent = (ev: RegistryEvent) => {
+    if (ev.type === "batch") return;
     if (ev.type !== "device") return void roles.push(ev);
     const entries = devices.get(ev.deviceId) ?? [];
     const prev = entries[entries.length - 1]?.headAfter ?? GENESIS_HEAD;

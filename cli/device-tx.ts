@@ -10,7 +10,7 @@ import type { TransactionReceipt } from "ethers";
 import { registryInterface } from "../common/abi";
 import { sendRegistryTx } from "../common/chain";
 import { DEVICE_STATUS } from "../common/codes";
-import { ManifestFormatError, parseDeviceProof, type DeviceProof } from "../common/manifest";
+import { DeviceProofFormatError, parseDeviceProof, type DeviceProof } from "../common/manifest";
 import { optional, type OptionSpec } from "./args";
 import type { Invocation } from "./command";
 import type { SignedContext } from "./context";
@@ -38,7 +38,7 @@ export function readProofFile(command: string, file: string, deviceId: string, c
   try {
     p = parseDeviceProof(text, file);
   } catch (err) {
-    if (err instanceof ManifestFormatError) throw new CliError(`${command}: --proof ${err.message}`);
+    if (err instanceof DeviceProofFormatError) throw new CliError(`${command}: --proof ${err.message}`);
     throw err;
   }
   if (p.deviceId !== deviceId)

@@ -16,6 +16,8 @@ export interface StackOptions {
   maxBlockRange?: number;
   /** Memory for cached records and LevelDB's block cache (MiB). */
   cacheMb: number;
+  /** Where `file:<name>` manifests of anchored batches are. */
+  manifestDir?: string;
   host: string;
   port: number;
   maxLagBlocks: number;
@@ -51,6 +53,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     ranges: o.maxBlockRange === undefined ? undefined : { maxSpan: o.maxBlockRange },
     rebuild: o.rebuild,
     cacheBytes: o.cacheMb * 1024 * 1024,
+    manifestDir: o.manifestDir,
     logger: o.logger.child({ module: "indexer" }),
   });
   try {

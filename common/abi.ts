@@ -12,6 +12,13 @@ export const registryInterface = new Interface(registryAbi);
 
 export const DEVICE_EVENT_NAMES = EVENT_KINDS.filter((n): n is DeviceEventName => n !== "");
 
+/**
+ * Anchored-batch events (DESIGN §10) the indexer follows besides the device events: they change
+ * a batch, not a device's history (DeviceMaterialized only marks the DeviceRegistered before it).
+ */
+export const BATCH_EVENT_NAMES = ["DevicesAnchored", "BatchRevoked", "DeviceMaterialized"] as const;
+export type BatchEventName = (typeof BATCH_EVENT_NAMES)[number];
+
 /** Role events the indexer follows besides the device events. */
 export const ROLE_EVENT_NAMES = ["RoleGranted", "RoleRevoked"] as const;
 

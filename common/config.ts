@@ -17,6 +17,7 @@ export const SETTINGS = {
   maxBlockRange: { env: "DTL_MAX_BLOCK_RANGE", flag: "max-block-range" },
   rebuild: { env: "DTL_REBUILD", flag: "rebuild" },
   cacheMb: { env: "DTL_CACHE_MB", flag: "cache-mb" },
+  manifestDir: { env: "DTL_MANIFEST_DIR", flag: "manifest-dir" },
   dataDir: { env: "DTL_DATA_DIR", flag: "data-dir" },
   host: { env: "DTL_HOST", flag: "host" },
   port: { env: "DTL_PORT", flag: "port" },
@@ -106,6 +107,8 @@ export const MODELS = {
     rebuild: bool.default("false"),
     /** Memory for cached records and LevelDB's block cache, in MiB. */
     cacheMb: int(1, MAX_CACHE_MB).default(String(DEFAULT_CACHE_MB)),
+    /** Where `file:<name>` manifests of anchored batches are (DESIGN §10); none: they stay UNAVAILABLE. */
+    manifestDir: nonEmpty.optional(),
   }),
   /** A process's logs (the standalone indexer; dtl serve has them in `server`). */
   log: z.object({ logLevel }),

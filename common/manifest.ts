@@ -1,101 +1,178 @@
 /**
- * The two files of an anchored batch (DESIGN.md §10), defined here once for the CLI that writes
- * them, the indexer that loads manifests and the API and gateway that take device proofs.
+ * The manifest of an anchored batch (DESIGN §10): one JSON object per line, the batch's rows in
+ * tree order (common/merkle.ts `order`), each the leaf fields plus the serial:
  *
- * **Manifest** — JSON lines, one device a line, in tree order (`AnchorTree.order`), each line
- * exactly {@link encodeManifestLine} of its entry, LF-terminated, no header and no blank line:
+ *   {"serial":"line-7/0001","deviceId":"0x…","keyAlgorithm":2,"keyHash":"0x…","firmwareHash":"0x…","segment":"0x…"}
  *
- *     {"serial":"SN-1","deviceId":"0x…","keyAlgorithm":2,"keyHash":"0x…","firmwareHash":"0x…","segment":"0x…"}
+ * (`segment` is the leaf's bytes32; every line ends with "\n"). `manifestHash` =
+ * keccak256(the file's bytes). The CLI writes it with {@link formatManifest}; the indexer reads it
+ * with {@link parseManifest}, which checks hash, count, every row (id = keccak256(abi.encode(
+ * manufacturer, serial)), leaf fields), tree order and root, and names the first problem.
  *
- * bytes32 fields are 0x + 64 lower-case hex digits (`segment` is the packed bytes32, as in the
- * leaf). The line of an entry is one exact byte string, so `manifestHash = keccak256(file bytes)`
- * is a function of the batch alone: {@link parseManifestLine} refuses any other spelling (key
- * order, spaces, upper case), and the number of lines is the batch's `count`.
- *
- * **Device proof** (`<serial>.proof.json`, what `dtl revoke --proof FILE` and a gateway connect
- * token's `registration` take): the leaf fields, the serial, the batch and the proof, plus where
- * the batch lives (chain id, registry) and its manufacturer and root, so a device or an auditor
- * can check it against the chain without a manifest.
+ * Also here: the **device proof** file (`<serial>.proof.json`, {@link encodeDeviceProof}), what
+ * `dtl register --anchor` writes for each device and `dtl revoke --proof FILE` (and a gateway
+ * connect token's `registration`) takes.
  */
+import { createKeccak, type IHasher } from "hash-wasm";
+import { getAddress } from "ethers";
 import { z } from "zod";
-import { type AnchorLeaf } from "./merkle";
+import type { AnchorLeaf, AnchorMerkle } from "./merkle";
 
-/** One device of a manifest: the leaf fields plus its serial. */
-export interface ManifestEntry extends AnchorLeaf {
+export interface ManifestRow extends AnchorLeaf {
   serial: string;
 }
 
-/** A manifest (or device proof) that does not follow the format; the message names the line or field. */
-export class ManifestFormatError extends Error {
-  override name = "ManifestFormatError";
+/** The key order of a manifest line. */
+export const MANIFEST_FIELDS = ["serial", "deviceId", "keyAlgorithm", "keyHash", "firmwareHash", "segment"] as const;
+
+/** A row as its manifest line (with the newline). */
+export const manifestLine = (r: ManifestRow): string =>
+  JSON.stringify({
+    serial: r.serial,
+    deviceId: r.deviceId.toLowerCase(),
+    keyAlgorithm: r.keyAlgorithm,
+    keyHash: r.keyHash.toLowerCase(),
+    firmwareHash: r.firmwareHash.toLowerCase(),
+    segment: r.segment.toLowerCase(),
+  }) + "\n";
+
+/** The manifest of `rows` in tree order (`order` from the built tree: order[k] = input index of row k). */
+export function formatManifest(rows: readonly ManifestRow[], order: ArrayLike<number>): Buffer {
+  const parts: string[] = new Array(order.length);
+  for (let k = 0; k < order.length; k++) parts[k] = manifestLine(rows[order[k]!]!);
+  return Buffer.from(parts.join(""), "utf8");
 }
 
-const BYTES32 = /^0x[0-9a-f]{64}$/;
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+/** A manifest that can never be right for its batch: the reason names the first problem. */
+export class ManifestInvalidError extends Error {
+  override readonly name = "ManifestInvalidError";
+  /** The file is not the one the batch commits to (its hash differs): the right one may still appear. */
+  readonly hashMismatch: boolean;
+  constructor(message: string, opts: { hashMismatch?: boolean } = {}) {
+    super(message);
+    this.hashMismatch = opts.hashMismatch ?? false;
+  }
+}
 
-/** The manifest line of `e` (LF-terminated). */
-export function encodeManifestLine(e: ManifestEntry): string {
-  // fixed key order: the line is the same bytes wherever it is written
-  return (
-    JSON.stringify({
-      serial: e.serial,
-      deviceId: e.deviceId,
-      keyAlgorithm: e.keyAlgorithm,
-      keyHash: e.keyHash,
-      firmwareHash: e.firmwareHash,
-      segment: e.segment,
-    }) + "\n"
-  );
+export interface ManifestExpectation {
+  manufacturer: string;
+  root: string;
+  count: number;
+  manifestHash: string;
+}
+
+let hasher: Promise<IHasher> | undefined;
+
+/** keccak256 of bytes (0x hex), on the WebAssembly keccak. */
+export async function manifestHashOf(bytes: Uint8Array): Promise<string> {
+  const h = await (hasher ??= createKeccak(256));
+  h.init();
+  h.update(bytes);
+  return "0x" + h.digest("hex");
+}
+
+const HEX32 = /^0x[0-9a-f]{64}$/;
+
+/**
+ * Computes keccak256(abi.encode(address, string)) for many serials on one hasher: the word of the
+ * address, the offset 0x40, the length, the bytes right-padded to a word.
+ */
+export function createIdHasher(h: IHasher, manufacturer: string): (serial: string) => string {
+  const head = Buffer.alloc(96);
+  Buffer.from(getAddress(manufacturer).slice(2), "hex").copy(head, 12);
+  head[63] = 0x40;
+  return (serial: string): string => {
+    const bytes = Buffer.from(serial, "utf8");
+    head.fill(0, 64, 96);
+    head.writeUIntBE(bytes.length, 90, 6);
+    const padded = Buffer.alloc(Math.ceil(bytes.length / 32) * 32);
+    bytes.copy(padded);
+    h.init();
+    h.update(head);
+    h.update(padded);
+    return "0x" + h.digest("hex");
+  };
 }
 
 /**
- * Parses one manifest line (without its LF); `lineNo` (1-based) is named in errors. Only the
- * exact encoding is accepted: the parsed entry re-encodes to the same bytes.
+ * Parses and checks a manifest against its batch. Throws {@link ManifestInvalidError} naming the
+ * hash, the count, the first bad row (line number) or the root.
  */
-export function parseManifestLine(line: string, lineNo: number): ManifestEntry {
-  const bad = (why: string) => new ManifestFormatError(`manifest line ${lineNo}: ${why}`);
-  let v: unknown;
+export async function parseManifest(
+  bytes: Uint8Array,
+  batch: ManifestExpectation,
+  merkle: AnchorMerkle,
+): Promise<ManifestRow[]> {
+  const hash = await manifestHashOf(bytes);
+  if (hash !== batch.manifestHash.toLowerCase())
+    throw new ManifestInvalidError(`manifest hash is ${hash}, the batch commits to ${batch.manifestHash}`, {
+      hashMismatch: true,
+    });
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  if (lines.length !== batch.count)
+    throw new ManifestInvalidError(`manifest has ${lines.length} rows, the batch anchors ${batch.count}`);
+  const idOf = createIdHasher(await createKeccak(256), batch.manufacturer);
+  const rows: ManifestRow[] = new Array(lines.length);
+  const seen = new Map<string, number>();
+  for (let i = 0; i < lines.length; i++) {
+    const bad = (what: string) => new ManifestInvalidError(`manifest line ${i + 1}: ${what}`);
+    let v: Record<string, unknown>;
+    try {
+      v = JSON.parse(lines[i]!) as Record<string, unknown>;
+    } catch {
+      throw bad("not a JSON object");
+    }
+    if (typeof v !== "object" || v === null) throw bad("not a JSON object");
+    const { serial, deviceId, keyAlgorithm, keyHash, firmwareHash, segment } = v;
+    if (typeof serial !== "string" || serial.length === 0) throw bad("serial must be a non-empty string");
+    for (const [name, value] of [
+      ["deviceId", deviceId],
+      ["keyHash", keyHash],
+      ["firmwareHash", firmwareHash],
+      ["segment", segment],
+    ] as const) {
+      if (typeof value !== "string" || !HEX32.test(value)) throw bad(`${name} must be 0x + 64 lowercase hex digits`);
+    }
+    if (typeof keyAlgorithm !== "number" || !Number.isInteger(keyAlgorithm) || keyAlgorithm < 0 || keyAlgorithm > 255)
+      throw bad("keyAlgorithm must be an integer in 0..255");
+    if (idOf(serial) !== deviceId)
+      throw bad(`deviceId is not keccak256(abi.encode(${batch.manufacturer}, "${serial.slice(0, 64)}"))`);
+    const before = seen.get(deviceId);
+    if (before !== undefined) throw bad(`repeats the device id of line ${before + 1}`);
+    seen.set(deviceId, i);
+    rows[i] = {
+      serial,
+      deviceId: deviceId as string,
+      keyAlgorithm,
+      keyHash: keyHash as string,
+      firmwareHash: firmwareHash as string,
+      segment: segment as string,
+    };
+  }
+  let tree;
   try {
-    v = JSON.parse(line);
-  } catch {
-    throw bad("not JSON");
+    tree = merkle.build(rows);
+  } catch (err) {
+    throw new ManifestInvalidError(`manifest rows do not form a batch: ${(err as Error).message}`);
   }
-  if (!v || typeof v !== "object" || Array.isArray(v)) throw bad("not a JSON object");
-  const o = v as Record<string, unknown>;
-  if (typeof o.serial !== "string" || o.serial === "") throw bad("serial must be a non-empty string");
-  for (const k of ["deviceId", "keyHash", "firmwareHash", "segment"] as const) {
-    if (typeof o[k] !== "string" || !BYTES32.test(o[k])) throw bad(`${k} must be 0x + 64 lower-case hex digits`);
+  if (tree.root !== batch.root.toLowerCase())
+    throw new ManifestInvalidError(`manifest rows give root ${tree.root}, the batch anchors ${batch.root}`);
+  for (let k = 0; k < tree.count; k++) {
+    if (tree.order[k] !== k) throw new ManifestInvalidError(`manifest line ${k + 1} is out of tree order`);
   }
-  const alg = o.keyAlgorithm;
-  if (typeof alg !== "number" || !Number.isInteger(alg) || alg < 0 || alg > 255)
-    throw bad("keyAlgorithm must be an integer in 0..255");
-  const entry: ManifestEntry = {
-    serial: o.serial,
-    deviceId: o.deviceId as string,
-    keyAlgorithm: alg,
-    keyHash: o.keyHash as string,
-    firmwareHash: o.firmwareHash as string,
-    segment: o.segment as string,
-  };
-  if (encodeManifestLine(entry) !== line + "\n")
-    throw bad(`not in the canonical form (expected ${encodeManifestLine(entry).trimEnd()})`);
-  return entry;
-}
-
-/** Every entry of a manifest file's text, in order; a format error names its line. */
-export function* parseManifest(text: string): Generator<ManifestEntry> {
-  if (text.length === 0) throw new ManifestFormatError("manifest is empty");
-  if (!text.endsWith("\n")) throw new ManifestFormatError("manifest does not end with a line feed");
-  let lineNo = 0;
-  for (let at = 0; at < text.length;) {
-    const end = text.indexOf("\n", at);
-    lineNo++;
-    yield parseManifestLine(text.slice(at, end), lineNo);
-    at = end + 1;
-  }
+  return rows;
 }
 
 // ------------------------------------------------------------------ device proof files
+
+/** A device proof file that does not follow the format; the message names every bad field. */
+export class DeviceProofFormatError extends Error {
+  override name = "DeviceProofFormatError";
+}
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
 const bytes32 = z
   .string()
@@ -153,13 +230,13 @@ export function parseDeviceProof(input: string | unknown, where = "device proof"
     try {
       v = JSON.parse(input);
     } catch {
-      throw new ManifestFormatError(`${where}: not JSON`);
+      throw new DeviceProofFormatError(`${where}: not JSON`);
     }
   }
   const r = DEVICE_PROOF_SCHEMA.safeParse(v);
   if (!r.success) {
     const problems = r.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(file)"} ${i.message}`);
-    throw new ManifestFormatError(`${where}: ${problems.join("; ")}`);
+    throw new DeviceProofFormatError(`${where}: ${problems.join("; ")}`);
   }
   return r.data;
 }

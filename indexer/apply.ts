@@ -15,11 +15,11 @@ import { LRUCache } from "lru-cache";
 import { decodeShortName } from "../common/ids";
 import { FatalIndexerError, HistoryHeadMismatchError } from "./errors";
 import type { Hashers } from "./hashing";
-import type { BlockHeader, DecodedRange, DeviceEvent, RoleEvent } from "./source";
+import type { BatchEvent, BlockHeader, DecodedRange, DeviceEvent, RoleEvent } from "./source";
 import { cloneCounts, storedCounts, tally, type DeviceCounts } from "./store/counts";
 import { keys, num, type BlockRecord, type CachedSub, type Cursor, type SubName } from "./store/schema";
 import { createBase, createWriteSet, type Base, type WriteSet } from "./store/writeset";
-import type { AttestationRecord, DeviceRecord, HistoryEntryRecord } from "./types";
+import type { AttestationRecord, BatchRecord, DeviceRecord, HistoryEntryRecord } from "./types";
 
 type Status = DeviceRecord["status"];
 
@@ -219,6 +219,62 @@ export function applyRoleEvent(w: WriteSet, e: RoleEvent): void {
   else w.del("role", key);
 }
 
+/**
+ * Applies an anchored-batch event: a new batch, a revoked one, or the mark that a device's
+ * DeviceRegistered (just before, same transaction) materialized a row of a batch. Returns the
+ * batch id it changed.
+ */
+export function applyBatchEvent(ctx: ApplyContext, e: BatchEvent): string {
+  const { w } = ctx;
+  const key = keys.id(e.batchId);
+  const header = ctx.headers.get(e.blockNumber);
+  if (!header) throw new FatalIndexerError(`internal: no header for block ${e.blockNumber}`);
+  const batch = w.get<BatchRecord>("batch", key);
+  const unknown = () => new FatalIndexerError(`${e.name} at block ${e.blockNumber} names unknown batch ${e.batchId}`);
+  switch (e.name) {
+    case "DevicesAnchored":
+      w.put("batch", key, {
+        id: e.batchId,
+        manufacturer: e.manufacturer,
+        root: e.root,
+        count: e.count,
+        manifestHash: e.manifestHash,
+        manifestUri: e.manifestUri,
+        blockNumber: e.blockNumber,
+        transactionHash: e.transactionHash,
+        timestamp: header.timestamp,
+        materializedCount: 0,
+      } satisfies BatchRecord);
+      break;
+    case "BatchRevoked":
+      if (!batch) throw unknown();
+      w.put("batch", key, {
+        ...batch,
+        revocation: {
+          reason: e.reason,
+          by: e.by,
+          at: header.timestamp,
+          blockNumber: e.blockNumber,
+          transactionHash: e.transactionHash,
+        },
+      } satisfies BatchRecord);
+      break;
+    case "DeviceMaterialized": {
+      if (!batch) throw unknown();
+      const idKey = keys.id(e.deviceId);
+      const d = w.get<DeviceRecord>("dev", idKey);
+      if (!d)
+        throw new FatalIndexerError(
+          `DeviceMaterialized at block ${e.blockNumber} for unregistered device ${e.deviceId}`,
+        );
+      w.put("dev", idKey, { ...d, batchId: e.batchId, updatedBlock: e.blockNumber } satisfies DeviceRecord);
+      w.put("batch", key, { ...batch, materializedCount: batch.materializedCount + 1 } satisfies BatchRecord);
+      break;
+    }
+  }
+  return e.batchId;
+}
+
 /** A fetched range; `window`: inside the reorg window (every header fetched, undo data kept). */
 export interface FetchedRange extends DecodedRange {
   window: boolean;
@@ -236,10 +292,14 @@ export interface RangeWrites extends ApplyHead {
   blocks: Map<number, BlockRecord>;
   /** The history entries the range adds, in chain order. */
   entries: HistoryEntryRecord[];
+  /** Batches the range anchored, revoked or materialized a device of. */
+  batchIds: string[];
 }
 
 /** Reads records through the store's cache (store.ts `getRecords`). */
 export interface RecordSource {
+  /** The committed batches (memory state: bounded by anchoring transactions). */
+  readonly state: { batches: ReadonlyMap<string, BatchRecord> };
   getRecords<T>(sub: CachedSub, keys: readonly string[], opts?: { fill?: boolean }): Promise<(T | undefined)[]>;
 }
 
@@ -272,6 +332,13 @@ export async function prefetchRange(src: RecordSource, range: DecodedRange, unde
   const counted = new Set<string>();
   const revoked: string[] = [];
   for (const e of range.events) {
+    if (e.type === "batch") {
+      const k = keys.id(e.batchId);
+      const p = under?.pending("batch", k);
+      base.set("batch", k, p ? (p.value ?? null) : (src.state.batches.get(k) ?? null));
+      if (e.name === "DeviceMaterialized") devices.add(keys.id(e.deviceId));
+      continue;
+    }
     if (e.type !== "device") continue;
     const k = keys.id(e.deviceId);
     devices.add(k);
@@ -313,6 +380,7 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
   const w = createWriteSet(base, { recordUndo: range.window });
   const ctx: ApplyContext = { w, hashers, headers: range.headers, counts };
   const entries: HistoryEntryRecord[] = [];
+  const batchIds = new Set<string>();
   const blocks = new Map<number, BlockRecord>();
   let digest = c.digest;
   let events = c.events;
@@ -328,7 +396,8 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
       if (e.type === "device") {
         entries.push(applyDeviceEvent(ctx, e));
         if (!UNCOUNTED.has(e.name)) countsChanged = true;
-      } else applyRoleEvent(w, e);
+      } else if (e.type === "batch") batchIds.add(applyBatchEvent(ctx, e));
+      else applyRoleEvent(w, e);
     }
     if (range.window && countsChanged) {
       w.put(...countsKey, storedCounts(counts));
@@ -357,5 +426,6 @@ export function applyRange(head: ApplyHead, base: Base, hashers: Hashers, range:
     counts,
     blocks,
     entries,
+    batchIds: [...batchIds],
   };
 }

@@ -26,6 +26,7 @@ import { createStoreReader } from "./store/reader";
 import type { Cursor, StoreIdentity } from "./store/schema";
 import { openLevelStore, type Store } from "./store/store";
 import { createSync, type Sync } from "./sync";
+import { createManifestLoader, type ManifestLoader, type ManifestLoaderOptions } from "./manifests";
 import type { IndexerStatusRecord, StoreChange, StoreReader } from "./types";
 
 export * from "./errors";
@@ -52,6 +53,10 @@ export interface IndexerOptions {
   retry?: { baseMs?: number; maxMs?: number };
   /** Memory for cached records and LevelDB's block cache, in bytes (default 64 MiB). */
   cacheBytes?: number;
+  /** Where `file:<name>` manifests of anchored batches are (DTL_MANIFEST_DIR). */
+  manifestDir?: string;
+  /** Manifest loader tuning (rows per chunk, fetch time-out, retry pacing). */
+  manifests?: Pick<ManifestLoaderOptions, "chunkRows" | "fetchTimeoutMs" | "maxBytes" | "retry">;
 }
 
 export interface Indexer {
@@ -63,6 +68,8 @@ export interface Indexer {
   /** Resolves when the indexed block reached the head (− confirmations) seen when called. */
   caughtUp(timeoutMs?: number): Promise<void>;
   onFatal(listener: (err: Error) => void): () => void;
+  /** Resolves once the manifest loader has nothing to do right now. */
+  manifestsIdle(): Promise<void>;
 }
 
 export const DEFAULTS = { confirmations: 0, pollMs: 100, reorgWindow: 64 } as const;
@@ -173,6 +180,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
   const fatalListeners = new Set<(err: Error) => void>();
   let store: Store | undefined;
   let sync: Sync | undefined;
+  let manifests: ManifestLoader | undefined;
   let running: Promise<void> | undefined;
   let fatal: Error | undefined;
 
@@ -214,6 +222,11 @@ export function createIndexer(opts: IndexerOptions): Indexer {
     listAttestations: (id) => need().listAttestations(id),
     getHistory: (id, n, a) => need().getHistory(id, n, a),
     hasRole: (r, a) => need().hasRole(r, a),
+    getBatch: (id) => need().getBatch(id),
+    listBatches: (f, n, a) => need().listBatches(f, n, a),
+    getManifestLeaves: (id) => need().getManifestLeaves(id),
+    getAnchoredClaims: (id) => need().getAnchoredClaims(id),
+    manifestsDigest: () => need().manifestsDigest(),
     storeStats: () => need().storeStats(),
     status,
     onChange(listener) {
@@ -311,14 +324,27 @@ export function createIndexer(opts: IndexerOptions): Indexer {
         reorgWindow,
         ranges: opts.ranges,
         retry: opts.retry,
-        emit,
+        emit(change) {
+          emit(change);
+          if (change.type === "batches") manifests?.wake();
+        },
       });
+      manifests = createManifestLoader({
+        store,
+        manifestDir: opts.manifestDir,
+        logger,
+        emit,
+        ...opts.manifests,
+      });
+      manifests.start();
       running = sync
         .run()
         .catch((err: unknown) => fail(err instanceof Error ? err : new FatalIndexerError(String(err))));
     },
     async stop() {
       sync?.stop();
+      await manifests?.stop();
+      manifests = undefined;
       await running;
       running = undefined;
       sync = undefined;
@@ -339,6 +365,7 @@ export function createIndexer(opts: IndexerOptions): Indexer {
       fatalListeners.add(listener);
       return () => fatalListeners.delete(listener);
     },
+    manifestsIdle: () => manifests?.idle() ?? Promise.resolve(),
   };
 
   function waitForBlock(n: number, timeoutMs = 60_000): Promise<void> {

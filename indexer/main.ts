@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     ranges: { maxSpan: ix.maxBlockRange },
     rebuild: ix.rebuild,
     cacheBytes: ix.cacheMb * 1024 * 1024,
+    manifestDir: ix.manifestDir,
     logger,
   });
   indexer.onFatal((err) => {

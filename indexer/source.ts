@@ -10,7 +10,14 @@
  */
 import { getAddress } from "ethers";
 import { LRUCache } from "lru-cache";
-import { DEVICE_EVENT_NAMES, ROLE_EVENT_NAMES, eventFragment } from "../common/abi";
+import {
+  BATCH_EVENT_NAMES,
+  DEVICE_EVENT_NAMES,
+  ROLE_EVENT_NAMES,
+  eventFragment,
+  registryInterface,
+  type BatchEventName,
+} from "../common/abi";
 import { eventKindCode, type DeviceEventName } from "../common/codes";
 import { hexToNumber, numberToHex, type RpcCall, type RpcClient } from "../common/rpc";
 import { InconsistentNodeError } from "./errors";
@@ -58,7 +65,22 @@ export interface RoleEvent extends LogLocation {
   sender: string;
 }
 
-export type RegistryEvent = DeviceEvent | RoleEvent;
+/** An anchored-batch event (DESIGN §10); fields by name, JSON-safe like a device event's. */
+export type BatchEvent = LogLocation & { type: "batch" } & (
+    | {
+        name: "DevicesAnchored";
+        batchId: string;
+        manufacturer: string;
+        root: string;
+        count: number;
+        manifestHash: string;
+        manifestUri: string;
+      }
+    | { name: "BatchRevoked"; batchId: string; manufacturer: string; by: string; reason: number }
+    | { name: "DeviceMaterialized"; batchId: string; deviceId: string }
+  );
+
+export type RegistryEvent = DeviceEvent | RoleEvent | BatchEvent;
 
 export interface BlockHeader {
   number: number;
@@ -142,8 +164,54 @@ export function deviceEventFieldNames(name: DeviceEventName): readonly string[] 
 
 const ROLE_DECODERS = new Map<string, RoleEvent["name"]>(ROLE_EVENT_NAMES.map((n) => [eventFragment(n).topicHash, n]));
 
+const BATCH_DECODERS = new Map<string, BatchEventName>(BATCH_EVENT_NAMES.map((n) => [eventFragment(n).topicHash, n]));
+
 /** topic0 of every event the indexer applies: the filter of its eth_getLogs calls. */
-export const INDEXED_TOPICS: readonly string[] = [...DEVICE_DECODERS.keys(), ...ROLE_DECODERS.keys()];
+export const INDEXED_TOPICS: readonly string[] = [
+  ...DEVICE_DECODERS.keys(),
+  ...ROLE_DECODERS.keys(),
+  ...BATCH_DECODERS.keys(),
+];
+
+/**
+ * A batch event through ethers' ABI coder: rare (one per batch or per materialized device) and
+ * DevicesAnchored carries a string, so the word reader of device events does not apply.
+ */
+function decodeBatchLog(log: RawLog, name: BatchEventName, loc: LogLocation): BatchEvent {
+  let r: ReturnType<typeof registryInterface.decodeEventLog>;
+  try {
+    r = registryInterface.decodeEventLog(name, log.data, log.topics);
+  } catch (err) {
+    throw malformed(log, `${name}: ${(err as Error).message.slice(0, 200)}`);
+  }
+  const b32 = (v: unknown) => String(v).toLowerCase();
+  switch (name) {
+    case "DevicesAnchored":
+      return {
+        type: "batch",
+        name,
+        ...loc,
+        batchId: b32(r.batchId),
+        manufacturer: getAddress(String(r.manufacturer)),
+        root: b32(r.root),
+        count: Number(r.count),
+        manifestHash: b32(r.manifestHash),
+        manifestUri: String(r.manifestUri),
+      };
+    case "BatchRevoked":
+      return {
+        type: "batch",
+        name,
+        ...loc,
+        batchId: b32(r.batchId),
+        manufacturer: getAddress(String(r.manufacturer)),
+        by: getAddress(String(r.by)),
+        reason: Number(r.reason),
+      };
+    case "DeviceMaterialized":
+      return { type: "batch", name, ...loc, batchId: b32(r.batchId), deviceId: b32(r.deviceId) };
+  }
+}
 
 const ADDRESS_PAD = "000000000000000000000000";
 
@@ -174,6 +242,8 @@ export function decodeLog(log: RawLog): RegistryEvent {
       sender: wordToAddress(log.topics[3]!),
     };
   }
+  const batch = BATCH_DECODERS.get(topic0);
+  if (batch) return decodeBatchLog(log, batch, loc);
   const d = DEVICE_DECODERS.get(topic0);
   if (!d) throw malformed(log, `unknown topic ${topic0}`);
   const data = log.data.startsWith("0x") ? log.data.slice(2) : log.data;

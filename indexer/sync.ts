@@ -28,7 +28,7 @@ import { createRangeSizer, type RangeSizerOptions } from "./ranges";
 import { fetchHead, readBlockHashes, readRegistryRange, readWindowRange } from "./source";
 import type { Cursor } from "./store/schema";
 import type { Store } from "./store/store";
-import type { StoreChange } from "./types";
+import type { BatchRecord, StoreChange } from "./types";
 
 export interface SyncOptions {
   client: RpcClient;
@@ -179,6 +179,7 @@ export function createSync(opts: SyncOptions): Sync {
       commit_ms: Math.round(performance.now() - t0),
     });
     if (r.entries.length) opts.emit({ type: "applied", fromBlock: range.from, toBlock: range.to, entries: r.entries });
+    if (r.batchIds.length) opts.emit({ type: "batches", batchIds: r.batchIds, entries: [] });
     notify();
   }
 
@@ -194,7 +195,9 @@ export function createSync(opts: SyncOptions): Sync {
     const i = candidates.findIndex((n, j) => hashes[j] === store.state.blocks.get(n)!.hash);
     if (i < 0) throw new ReorgTooDeepError(c.block, opts.reorgWindow);
     const ancestor = candidates[i]!;
+    const batchesBefore = new Map(store.state.batches);
     const retracted = await store.rollbackTo(ancestor);
+    const batchIds = changedBatches(batchesBefore, store.state.batches);
     state.reorgs++;
     logger.warn({
       msg: "reorg: rolled back",
@@ -205,6 +208,7 @@ export function createSync(opts: SyncOptions): Sync {
       retracted: retracted.length,
     });
     if (retracted.length) opts.emit({ type: "retracted", toBlock: ancestor, entries: retracted });
+    if (batchIds.length) opts.emit({ type: "batches", batchIds, entries: [] });
     notify();
   }
 
@@ -335,4 +339,12 @@ export function createSync(opts: SyncOptions): Sync {
       }
     },
   };
+}
+
+/** Ids of the batches that differ between two states of the `batch` sublevel (a rollback's). */
+function changedBatches(before: ReadonlyMap<string, BatchRecord>, after: ReadonlyMap<string, BatchRecord>): string[] {
+  const out: string[] = [];
+  for (const [k, b] of before) if (after.get(k) !== b) out.push(b.id);
+  for (const [k, b] of after) if (!before.has(k)) out.push(b.id);
+  return out;
 }

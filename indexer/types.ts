@@ -46,6 +46,82 @@ export interface DeviceRecord {
   historyHead: string;
   /** Block of the last change to this device. */
   updatedBlock: number;
+  /**
+   * Set for a device of an anchored batch (DESIGN §10): materialized on chain (`eventCount` > 0)
+   * or known only from its batch's loaded manifest (`eventCount` 0, no history yet).
+   */
+  batchId?: string;
+  /** Read-time facts (never stored): the device's batch is revoked. */
+  batchRevoked?: boolean;
+  /** Read-time facts (never stored): the id is claimed under more than one manufacturer. */
+  duplicateIdentity?: boolean;
+}
+
+/** How an anchored batch's manifest stands on this indexer (not chain data: never in the digest). */
+export const MANIFEST_STATUSES = ["PENDING", "LOADED", "UNAVAILABLE", "INVALID"] as const;
+export type ManifestStatus = (typeof MANIFEST_STATUSES)[number];
+
+export interface BatchRevocationRecord {
+  reason: number;
+  by: string;
+  at: number;
+  blockNumber: number;
+  transactionHash: string;
+}
+
+/** An anchored batch as the chain says it (DevicesAnchored, BatchRevoked, DeviceMaterialized). */
+export interface BatchRecord {
+  id: string;
+  manufacturer: string;
+  root: string;
+  count: number;
+  manifestHash: string;
+  manifestUri: string;
+  blockNumber: number;
+  transactionHash: string;
+  /** Block timestamp of the anchoring: the registeredAt of its devices. */
+  timestamp: number;
+  revocation?: BatchRevocationRecord;
+  /** Devices of the batch that got a storage record on chain. */
+  materializedCount: number;
+}
+
+/** The loader's state of one batch's manifest (sublevel `mfst`). */
+export interface ManifestRecord {
+  batchId: string;
+  /** The manifestHash it loads (a reorg may re-anchor the same batch id with another manifest). */
+  manifestHash: string;
+  status: ManifestStatus;
+  /** Why it is UNAVAILABLE or INVALID. */
+  error?: string;
+  attempts: number;
+  /** Rows of the manifest already indexed (the resume cursor); `count` once LOADED. */
+  indexed: number;
+  /** Unix ms of the next attempt while UNAVAILABLE. */
+  retryAt?: number;
+}
+
+export interface BatchView extends BatchRecord {
+  manifest: ManifestRecord;
+}
+
+/** One row of a loaded manifest: the leaf fields, the serial and the row (= tree order). */
+export interface AnchoredLeafRecord {
+  deviceId: string;
+  batchId: string;
+  index: number;
+  serial: string;
+  keyAlgorithm: number;
+  keyHash: string;
+  firmwareHash: string;
+  /** bytes32 as in the leaf. */
+  segment: string;
+}
+
+export interface BatchFilter {
+  manufacturer?: string;
+  revoked?: boolean;
+  manifestStatus?: ManifestStatus;
 }
 
 export interface AttestationRecord {
@@ -144,7 +220,9 @@ export interface IndexerStatusRecord {
 export type StoreChange =
   | { type: "applied"; fromBlock: number; toBlock: number; entries: HistoryEntryRecord[] }
   /** A reorg removed these entries (already rolled back in the store). */
-  | { type: "retracted"; toBlock: number; entries: HistoryEntryRecord[] };
+  | { type: "retracted"; toBlock: number; entries: HistoryEntryRecord[] }
+  /** Batches a commit anchored, revoked or (by a reorg) removed, or whose manifest changed. */
+  | { type: "batches"; batchIds: string[]; entries: [] };
 
 /** The records read through the store's cache (metric label values). */
 export type CachedRecordKind = "device" | "attestation" | "attestation_list";
@@ -181,6 +259,16 @@ export interface StoreReader {
   status(): IndexerStatusRecord;
   /** Cache counters and the store's size on disk (cheap: counters, a sampled size). */
   storeStats(): Promise<StoreStats>;
+  /** An anchored batch with its manifest state. */
+  getBatch(id: string): Promise<BatchView | undefined>;
+  /** Batches in batch-id order, filtered. */
+  listBatches(filter: BatchFilter, first: number, after?: string | null): Promise<Page<BatchView>>;
+  /** The rows of a LOADED manifest in tree order (undefined unless LOADED). */
+  getManifestLeaves(batchId: string): Promise<AnchoredLeafRecord[] | undefined>;
+  /** The claims of loaded manifests on a device id (one per batch listing it). */
+  getAnchoredClaims(deviceId: string): Promise<AnchoredLeafRecord[]>;
+  /** Digest over the loaded manifests (batch id and manifest hash, in batch-id order). */
+  manifestsDigest(): string;
   /** Subscribe to committed changes; returns the unsubscribe function. */
   onChange(listener: (change: StoreChange) => void): () => void;
 }

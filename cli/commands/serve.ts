@@ -12,7 +12,7 @@ import { aborted, startStack } from "../stack";
 export const command: Command = {
   name: "serve",
   usage:
-    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
+    "dtl serve [--rpc URL] [--deployment FILE] [--data-dir DIR] [--host 127.0.0.1] [--port 4000] [--confirmations 0] [--poll-ms 100] [--reorg-window 64] [--max-block-range 100000] [--cache-mb 64] [--manifest-dir DIR] [--max-lag-blocks 2] [--log-level info] [--rebuild]",
   summary: "run the indexer and the GraphQL API against any RPC",
   graceful: true,
   options: {
@@ -25,6 +25,7 @@ export const command: Command = {
     "reorg-window": { type: "string" },
     "max-block-range": { type: "string" },
     "cache-mb": { type: "string" },
+    "manifest-dir": { type: "string" },
     "max-lag-blocks": { type: "string" },
     "log-level": { type: "string" },
     rebuild: { type: "boolean" },
@@ -43,6 +44,7 @@ export const command: Command = {
       reorgWindow: cfg.indexer.reorgWindow,
       maxBlockRange: cfg.indexer.maxBlockRange,
       cacheMb: cfg.indexer.cacheMb,
+      manifestDir: cfg.indexer.manifestDir,
       host: cfg.server.host,
       port: cfg.server.port,
       maxLagBlocks: cfg.server.maxLagBlocks,

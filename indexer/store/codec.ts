@@ -11,9 +11,10 @@
  *
  *   device       id 32 | manufacturer 20 | status 1 | keyAlgorithm 1 | keyHash 32 | firmwareHash 32 |
  *                historyHead 32 | registeredAt 6 | registeredBlock 6 | updatedBlock 6 | eventCount 4 |
- *                flags 1 (1 suspended, 2 revoked) | segment length 1 + UTF-8 |
+ *                flags 1 (1 suspended, 2 revoked, 4 anchored) | segment length 1 + UTF-8 |
  *                [suspension: reason 1 | at 6 | blockNumber 6 | by 20] |
- *                [revocation: reason 1 | at 6 | blockNumber 6 | by 20 | transactionHash 32]
+ *                [revocation: reason 1 | at 6 | blockNumber 6 | by 20 | transactionHash 32] |
+ *                [anchored (materialized from a batch): batchId 32]
  *   attestation  uid 32 | deviceId 32 | kindBytes32 32 | attester 20 | evidenceHash 32 | issuedAt 6 |
  *                expiresAt 6 | blockNumber 6 | transactionHash 32 | flags 1 (1 revoked) |
  *                [revokedAt 6 | revocationReason 1 | revokedBy 20]
@@ -117,11 +118,14 @@ function binary<T>(name: string, encode: (v: T) => Buffer, decode: (b: Reader) =
 
 const SUSPENDED = 1;
 const REVOKED = 2;
+const ANCHORED = 4;
 
 function encodeDevice(d: DeviceRecord): Buffer {
   const segmentBytes = Buffer.byteLength(d.segment, "utf8");
   if (segmentBytes > 255) throw new Error(`codec: segment of ${d.id} is ${segmentBytes} bytes`);
-  const w = new Writer(173 + 1 + segmentBytes + (d.suspension ? 33 : 0) + (d.revocation ? 65 : 0));
+  const w = new Writer(
+    173 + 1 + segmentBytes + (d.suspension ? 33 : 0) + (d.revocation ? 65 : 0) + (d.batchId ? 32 : 0),
+  );
   w.hex(d.id, 32);
   w.hex(d.manufacturer, 20);
   w.u8(DEVICE_STATUS.indexOf(d.status));
@@ -133,7 +137,7 @@ function encodeDevice(d: DeviceRecord): Buffer {
   w.u48(d.registeredBlock);
   w.u48(d.updatedBlock);
   w.u32(d.eventCount);
-  w.u8((d.suspension ? SUSPENDED : 0) | (d.revocation ? REVOKED : 0));
+  w.u8((d.suspension ? SUSPENDED : 0) | (d.revocation ? REVOKED : 0) | (d.batchId ? ANCHORED : 0));
   w.text(d.segment, segmentBytes);
   if (d.suspension) {
     const s = d.suspension;
@@ -150,6 +154,7 @@ function encodeDevice(d: DeviceRecord): Buffer {
     w.hex(r.by, 20);
     w.hex(r.transactionHash, 32);
   }
+  if (d.batchId) w.hex(d.batchId, 32);
   return w.buf;
 }
 
@@ -184,6 +189,7 @@ function decodeDevice(r: Reader): DeviceRecord {
   if (flags & SUSPENDED) d.suspension = { reason: r.u8(), at: r.u48(), blockNumber: r.u48(), by: r.address() };
   if (flags & REVOKED)
     d.revocation = { reason: r.u8(), at: r.u48(), blockNumber: r.u48(), by: r.address(), transactionHash: r.hex(32) };
+  if (flags & ANCHORED) d.batchId = r.hex(32);
   return d;
 }
 

@@ -4,9 +4,16 @@
  * sublevels, histories by range scans, counts from the memory state's tallies, role checks from
  * memory (bounded by accounts).
  */
-import { encodeShortName } from "../../common/ids";
+import { decodeShortName, encodeShortName } from "../../common/ids";
 import { DEVICE_STATUS } from "../../common/codes";
+import { keccak256 } from "ethers";
+import { MANIFEST_STATUSES } from "../types";
 import type {
+  AnchoredLeafRecord,
+  BatchFilter,
+  BatchRecord,
+  BatchView,
+  ManifestRecord,
   AttestationRecord,
   DeviceFilter,
   DeviceRecord,
@@ -46,6 +53,7 @@ function cursorCodec(name: string, tag: string, shape: RegExp) {
   };
 }
 const deviceCursor = cursorCodec("device", "d", /^[0-9a-f]{64}$/);
+const batchCursor = cursorCodec("batch", "b", /^[0-9a-f]{64}$/);
 const historyCursor = cursorCodec("history", "h", /^[0-9a-f]{8}$/);
 
 const norm = (hex: string) => hex.toLowerCase();
@@ -74,10 +82,87 @@ interface Constraint {
   size: number;
 }
 
+/** A manifest's state before the loader first looked at it. */
+export const pendingManifest = (b: BatchRecord): ManifestRecord => ({
+  batchId: b.id,
+  manifestHash: b.manifestHash,
+  status: "PENDING",
+  attempts: 0,
+  indexed: 0,
+});
+
+/** The device of a loaded manifest row, before (or without) its materialization on chain. */
+export function anchoredDevice(leaf: AnchoredLeafRecord, batch: BatchRecord): DeviceRecord {
+  return {
+    id: leaf.deviceId,
+    manufacturer: batch.manufacturer,
+    status: "ACTIVE",
+    keyAlgorithm: leaf.keyAlgorithm,
+    keyHash: leaf.keyHash,
+    firmwareHash: leaf.firmwareHash,
+    segment: decodeShortName(leaf.segment),
+    registeredAt: batch.timestamp,
+    registeredBlock: batch.blockNumber,
+    eventCount: 0,
+    historyHead: ZERO32,
+    updatedBlock: batch.blockNumber,
+    batchId: batch.id,
+  };
+}
+
+const ZERO32 = "0x" + "0".repeat(64);
+
 export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
   const state = () => store.state;
-  const device = (id: string) =>
-    BYTES32.test(id) ? store.getRecord<DeviceRecord>("dev", keys.id(id)) : Promise.resolve(undefined);
+
+  const batchView = (b: BatchRecord): BatchView => {
+    const m = state().manifests.get(keys.id(b.id));
+    return { ...b, manifest: m && m.manifestHash === b.manifestHash ? m : pendingManifest(b) };
+  };
+
+  /** Whether any manifest rows are indexed: when none, a lookup skips the claims entirely. */
+  const anyClaims = () => {
+    for (const m of state().manifests.values()) if (m.indexed > 0) return true;
+    return false;
+  };
+
+  /**
+   * The chain's record (if any) joined with the claims of loaded manifests: a device known only
+   * from a manifest, its batch's revocation, and an id claimed under two manufacturers.
+   */
+  function resolveDevice(
+    d: DeviceRecord | undefined,
+    claims: AnchoredLeafRecord[] | undefined,
+  ): DeviceRecord | undefined {
+    const batches = state().batches;
+    const live = (claims ?? []).filter((c) => batches.has(keys.id(c.batchId)));
+    let out = d;
+    if (!out && live.length) out = anchoredDevice(live[0]!, batches.get(keys.id(live[0]!.batchId))!);
+    if (!out) return undefined;
+    const manufacturers = new Set([
+      out.manufacturer,
+      ...live.map((c) => batches.get(keys.id(c.batchId))!.manufacturer),
+    ]);
+    const batch = out.batchId ? batches.get(keys.id(out.batchId)) : undefined;
+    if (manufacturers.size < 2 && !batch?.revocation) return out;
+    return {
+      ...out,
+      ...(batch?.revocation && { batchRevoked: true }),
+      ...(manufacturers.size > 1 && { duplicateIdentity: true }),
+    };
+  }
+
+  async function claimsOf(idKeys: readonly string[]): Promise<(AnchoredLeafRecord[] | undefined)[]> {
+    if (!anyClaims() || idKeys.length === 0) return new Array(idKeys.length).fill(undefined);
+    return (await store.subs.mdev.getMany(idKeys as string[])) as (AnchoredLeafRecord[] | undefined)[];
+  }
+
+  async function device(id: string): Promise<DeviceRecord | undefined> {
+    if (!BYTES32.test(id)) return undefined;
+    const k = keys.id(id);
+    const [d, [claims]] = await Promise.all([store.getRecord<DeviceRecord>("dev", k), claimsOf([k])]);
+    return resolveDevice(d, claims);
+  }
 
   /**
    * Up to `n` + 1 device ids after `afterId` that every constraint holds, in id order: a scan of
@@ -120,9 +205,9 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
         valid.push(keys.id(id));
         at.push(i);
       });
-      const found = await store.getRecords<DeviceRecord>("dev", valid);
+      const [found, claims] = await Promise.all([store.getRecords<DeviceRecord>("dev", valid), claimsOf(valid)]);
       const out = new Array<DeviceRecord | undefined>(ids.length);
-      at.forEach((i, j) => (out[i] = found[j]));
+      at.forEach((i, j) => (out[i] = resolveDevice(found[j], claims[j])));
       return out;
     },
     async listDevices(filter: DeviceFilter, first: number, after?: string | null): Promise<Page<DeviceRecord>> {
@@ -212,6 +297,58 @@ export function createStoreReader(store: Store, deps: ReaderDeps): StoreReader {
     async hasRole(role, account) {
       if (!/^0x[0-9a-fA-F]{64}$/.test(role) || !/^0x[0-9a-fA-F]{40}$/.test(account)) return false;
       return state().roles.has(keys.role(role, account));
+    },
+    async getBatch(id) {
+      if (!BYTES32.test(id)) return undefined;
+      const b = state().batches.get(keys.id(id));
+      return b && batchView(b);
+    },
+    async listBatches(filter: BatchFilter, first, after) {
+      const n = pageSize(first);
+      const afterKey = batchCursor.decode(after);
+      const manufacturer = filter.manufacturer?.toLowerCase();
+      if (manufacturer !== undefined && !/^0x[0-9a-f]{40}$/.test(manufacturer))
+        throw new RangeError(`manufacturer must be an address, got "${filter.manufacturer}"`);
+      if (filter.manifestStatus !== undefined && !MANIFEST_STATUSES.includes(filter.manifestStatus))
+        throw new RangeError(`unknown manifest status ${filter.manifestStatus}`);
+      // batches are few (one per anchoring transaction) and held in memory: filter, sort, slice
+      const all = [...state().batches.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, b]) => [k, batchView(b)] as const)
+        .filter(
+          ([, b]) =>
+            (manufacturer === undefined || b.manufacturer.toLowerCase() === manufacturer) &&
+            (filter.revoked === undefined || (b.revocation !== undefined) === filter.revoked) &&
+            (filter.manifestStatus === undefined || b.manifest.status === filter.manifestStatus),
+        );
+      const from = afterKey === undefined ? all : all.filter(([k]) => k > afterKey);
+      const items = from.slice(0, n);
+      return page(
+        items.map(([, b]) => b),
+        items.map(([k]) => batchCursor.encode(k)),
+        from.length > n,
+        all.length,
+      );
+    },
+    async getManifestLeaves(batchId) {
+      if (!BYTES32.test(batchId)) return undefined;
+      const b = state().batches.get(keys.id(batchId));
+      if (!b || batchView(b).manifest.status !== "LOADED") return undefined;
+      const prefix = keys.mleaf(batchId);
+      return (await store.subs.mleaf.values({ gte: prefix, lt: prefix + "~" }).all()) as AnchoredLeafRecord[];
+    },
+    async getAnchoredClaims(deviceId) {
+      if (!BYTES32.test(deviceId)) return [];
+      const [claims] = await claimsOf([keys.id(deviceId)]);
+      return (claims ?? []).filter((c) => state().batches.has(keys.id(c.batchId)));
+    },
+    manifestsDigest() {
+      let acc = "";
+      for (const k of [...state().manifests.keys()].sort()) {
+        const m = state().manifests.get(k)!;
+        if (m.status === "LOADED") acc += k + m.manifestHash.slice(2);
+      }
+      return keccak256("0x" + Buffer.from("dtl/manifests/v1").toString("hex") + acc);
     },
     status: () => deps.status(),
     storeStats: () => store.stats(),

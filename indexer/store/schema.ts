@@ -1,5 +1,5 @@
 /**
- * LevelDB layout of the mirror (schema version 2). One sublevel per entity and per index, each
+ * LevelDB layout of the mirror (schema version 3). One sublevel per entity and per index, each
  * with its value encoding set on the sublevel (codec.ts: binary records; JSON for meta, role, blk
  * and undo; "" for the indexes); string keys built for range scans: every number is fixed-width
  * lowercase hex (big-endian), so key order is chain order, and every index lists its devices in
@@ -18,6 +18,13 @@
  *   byKind     <kind:64><deviceId:64>               → ""   devices holding an unrevoked attestation of kind
  *   blk        <block:12>                           → { hash, digest, events }   reorg window (+ the undo floor)
  *   undo       <block:12>                           → UndoOp[]   what block <block> overwrote
+ *   batch      <batchId:64>                         → BatchRecord (JSON)  anchored batches (chain data, undo like the rest)
+ *
+ * Manifest data (DESIGN §10) — written by the manifest loader (indexer/manifests.ts), never by a range,
+ * not in the chain digest nor in undo data (a reorg that removes a batch purges its rows):
+ *   mfst       <batchId:64>                         → ManifestRecord (JSON)  status and resume cursor
+ *   mleaf      <batchId:64><row:8>                  → AnchoredLeafRecord (JSON)  the manifest's rows in tree order
+ *   mdev       <deviceId:64>                        → AnchoredLeafRecord[] (JSON)  the claims of loaded manifests on an id
  *
  * What the store keeps in memory is bounded by something other than the fleet: identity, cursor,
  * the window's `blk` records, role members and the tallies. Devices, attestations and lists are
@@ -27,7 +34,8 @@ import { ClassicLevel } from "classic-level";
 import { DEVICE_STATUS } from "../../common/codes";
 import { attestationEncoding, deviceEncoding, historyEncoding, uidListEncoding } from "./codec";
 
-export const SCHEMA_VERSION = 2;
+/** 3: anchored batches (the `batch` sublevel, the batch events in the digest), manifests, device batchId. */
+export const SCHEMA_VERSION = 3;
 
 /** Sublevel name → value encoding. */
 const ENCODINGS = {
@@ -43,6 +51,10 @@ const ENCODINGS = {
   byKind: "utf8",
   blk: "json",
   undo: "json",
+  batch: "json",
+  mfst: "json",
+  mleaf: "json",
+  mdev: "json",
 } as const;
 
 export type SubName = keyof typeof ENCODINGS;
@@ -121,6 +133,8 @@ export const keys = {
   hist: (deviceId: string, seq: number) => fixed(deviceId, 64, "device id") + num(seq, 8),
   role: (role: string, account: string) => fixed(role, 64, "role") + fixed(account, 40, "account"),
   block: (n: number) => num(n, 12),
+  /** mleaf key, or the prefix of a batch's rows without `row`. */
+  mleaf: (batchId: string, row?: number) => fixed(batchId, 64, "batch id") + (row === undefined ? "" : num(row, 8)),
   /** byMfr key, or the prefix of a manufacturer's devices without `deviceId`. */
   byMfr: (manufacturer: string, deviceId?: string) =>
     fixed(manufacturer, 40, "manufacturer") + (deviceId ? keys.id(deviceId) : ""),

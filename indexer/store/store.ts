@@ -88,6 +88,11 @@ export interface Store {
    * history entries that were removed, oldest first.
    */
   rollbackTo(ancestor: number): Promise<HistoryEntryRecord[]>;
+  /**
+   * Commits writes of the manifest sublevels (mfst, mleaf, mdev) in one batch: the manifest
+   * loader's chunks, which never touch chain data, the cursor or undo data.
+   */
+  commitManifestWrites(writes: Write[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -293,6 +298,13 @@ export async function openLevelStore(
       });
       await commit(writes);
       return retracted;
+    },
+    async commitManifestWrites(writes) {
+      for (const w of writes) {
+        if (w.sub !== "mfst" && w.sub !== "mleaf" && w.sub !== "mdev")
+          throw new StoreSchemaError(`internal: a manifest commit may not write ${w.sub}`);
+      }
+      await commit(writes);
     },
     close: () => db.close(),
   };

@@ -56,7 +56,7 @@ export interface WriteSet {
 const PENDING = Symbol("read from LevelDB");
 
 /** Sublevels a range reads back ({@link WriteSet.get}, the next range's base): their writes coalesce. */
-const READ: ReadonlySet<SubName> = new Set<SubName>(["dev", "att", "devAtt", "meta"]);
+const READ: ReadonlySet<SubName> = new Set<SubName>(["dev", "att", "devAtt", "meta", "batch"]);
 
 type UndoEntry = [SubName, string, unknown];
 

@@ -1,13 +1,19 @@
 /**
  * The files of an anchored batch, without a chain: the device-proof file format (every bad field
- * named), proof file names (safe on every system, never shared by two serials) and the CLI's fast
+ * named), proof file names (safe on every system, never shared by two serials) and the fast
  * device-id hasher against `deviceIdFor` on random serials (seeded: DTL_TEST_SEED replays).
  */
 import { expect } from "chai";
 import { Wallet } from "ethers";
 import { deviceIdFor } from "../../common/ids";
-import { encodeDeviceProof, parseDeviceProof, proofFileName, type DeviceProof } from "../../common/manifest";
-import { deviceIdHasher } from "../../cli/anchor";
+import { createKeccak } from "hash-wasm";
+import {
+  createIdHasher,
+  encodeDeviceProof,
+  parseDeviceProof,
+  proofFileName,
+  type DeviceProof,
+} from "../../common/manifest";
 import { prng, testSeed } from "../helpers/seed";
 
 const H = (c: string) => "0x" + c.repeat(64);
@@ -94,11 +100,11 @@ describe("anchored batch files", function () {
     });
   });
 
-  describe("deviceIdHasher", function () {
+  describe("createIdHasher (the ids of register --anchor and of the manifest check)", function () {
     it("equals deviceIdFor on random serials of every length (UTF-8 too)", async function () {
       const rand = prng(testSeed());
       const maker = Wallet.createRandom().address;
-      const idOf = await deviceIdHasher(maker);
+      const idOf = createIdHasher(await createKeccak(256), maker);
       const chars = "abcXYZ019-/_ é€😀";
       for (let i = 0; i < 2_000; i++) {
         const serial = Array.from(

@@ -20,7 +20,7 @@ import {
   proofFileName,
   type DeviceProof,
 } from "../../common/manifest";
-import { LEAF_ENCODING, leafValues } from "../../common/merkle";
+import { LEAF_ENCODING, leafValues, loadAnchorMerkle } from "../../common/merkle";
 import { readDevices } from "../../common/registry-views";
 import { createRpcClient } from "../../common/rpc";
 import { writeDeployment } from "../../scripts/deploy";
@@ -184,10 +184,15 @@ describe("dtl register --anchor, dtl batch revoke, dtl revoke --proof", function
       expect(batch.manufacturer).to.equal(MAKER.address);
     });
 
-    it("writes the manifest in tree order, hashed as anchored, identical to StandardMerkleTree", function () {
+    it("writes the manifest in tree order, hashed as anchored, identical to StandardMerkleTree", async function () {
       const bytes = readFileSync(out.manifestFile);
       expect(keccak256(bytes)).to.equal(out.manifestHash);
-      const entries = [...parseManifest(bytes.toString("utf8"))];
+      // what every indexer checks: hash, count, ids, tree order, root
+      const entries = await parseManifest(
+        bytes,
+        { manufacturer: MAKER.address, root: out.root, count: N, manifestHash: out.manifestHash },
+        await loadAnchorMerkle(),
+      );
       expect(entries.length).to.equal(N);
       const bySerial = new Map(devices.map((d) => [d.serial, d]));
       for (const e of entries) {

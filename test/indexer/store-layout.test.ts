@@ -1,6 +1,6 @@
 /**
  * The store writes through abstract-level's public batch() with each operation's sublevel doing
- * the prefixing and the value encoding. This pins the bytes on disk (schema version 2): one
+ * the prefixing and the value encoding. This pins the bytes on disk (schema version 3): one
  * sublevel per entity and per index, binary device / attestation / list / history values laid
  * out as codec.ts says, the tallies in `meta/counts`. Any change of layout must bump SCHEMA_VERSION; a
  * store of another version (a v1 store of the former indexer) is refused with a rebuild error.
@@ -105,11 +105,15 @@ describe("indexer: store layout on disk", function () {
       "byKind",
       "blk",
       "undo",
+      "batch",
+      "mfst",
+      "mleaf",
+      "mdev",
     ]);
   });
 
-  it("writes `!<sublevel>!<key>` → the encodings schema version 2 and codec.ts describe", async function () {
-    expect(SCHEMA_VERSION).to.equal(2);
+  it("writes `!<sublevel>!<key>` → the encodings schema version 3 and codec.ts describe", async function () {
+    expect(SCHEMA_VERSION).to.equal(3);
     const dir = tempDir();
     const store = await openLevelStore(dir);
     await store.initialize(identity, cursor);
@@ -133,7 +137,7 @@ describe("indexer: store layout on disk", function () {
     const id = hex(ID);
     const segment = utf8("plant-1/hvac");
     expect(raw).to.deep.equal({
-      "!meta!schema": utf8("2"),
+      "!meta!schema": utf8("3"),
       "!meta!identity": utf8(JSON.stringify(identity)),
       "!meta!cursor": utf8(JSON.stringify(next)),
       "!meta!counts": utf8(JSON.stringify(counts)),
@@ -220,7 +224,7 @@ describe("indexer: store layout on disk", function () {
     const err = await openLevelStore(dir).catch((e: unknown) => e);
     expect(err).to.be.instanceOf(StoreSchemaError);
     expect((err as Error).message).to.equal(
-      `the store ${dir} has schema version 1, this indexer writes version 2: rebuild it`,
+      `the store ${dir} has schema version 1, this indexer writes version 3: rebuild it`,
     );
     const wiped = await openLevelStore(dir, { allowWipe: true });
     expect(wiped.state.cursor).to.equal(undefined);

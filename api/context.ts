@@ -8,6 +8,7 @@ import type { Logger } from "../common/logger";
 import type { RpcClient } from "../common/rpc";
 import type { IndexerStatusRecord, StoreReader } from "../indexer/types";
 import type { ChallengeStore } from "./challenges";
+import type { TreeCache } from "./registration";
 import type { ApiMetrics } from "./metrics";
 
 export interface Snapshot {
@@ -26,6 +27,8 @@ export interface ApiState {
   maxLagBlocks: number;
   /** Open deviceEvents subscriptions and their cap. */
   subscriptions: { open: number; max: number };
+  /** Trees of loaded manifests (device.registration.proof). */
+  trees: TreeCache;
   /** The chain itself, for reads the index must not answer (chainHistoryHead); absent when not given. */
   chain?: { client: RpcClient; registry: string };
 }

@@ -2,7 +2,15 @@
 import { Repeater } from "graphql-yoga";
 import { REASONS, keyAlgorithmEnum, upperSnake } from "../common/codes";
 import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
-import type { AttestationRecord, DeviceRecord, HistoryEntryRecord, StoreChange } from "../indexer/types";
+import type {
+  AttestationRecord,
+  BatchFilter,
+  BatchView,
+  DeviceRecord,
+  HistoryEntryRecord,
+  StoreChange,
+} from "../indexer/types";
+import { checkRegistrationProof, type RegistrationProofArg } from "./registration";
 import { readConnection } from "./cursor";
 import type { ApiContext } from "./context";
 import { isReady } from "./context";
@@ -24,6 +32,12 @@ export const MAX_ROLE_CHECKS = 1000;
 export const MAX_SUBSCRIBE_IDS = 1000;
 
 export type HistoryEntryView = HistoryEntryRecord & { retracted?: boolean };
+
+interface RegistrationView {
+  kind: "DIRECT" | "ANCHORED";
+  device: DeviceRecord;
+  batchId: string | null;
+}
 
 function pageSize(ctx: ApiContext, field: string, first: number | null | undefined): number {
   const n = first ?? 50;
@@ -97,14 +111,28 @@ export const resolvers = {
     },
     verifyDevice: async (
       _: unknown,
-      args: { id: string; policy?: TrustPolicyArg | null; proof?: ProofInput | null },
+      args: {
+        id: string;
+        policy?: TrustPolicyArg | null;
+        proof?: ProofInput | null;
+        registration?: RegistrationProofArg | null;
+      },
       ctx: ApiContext,
     ) => {
       const policy = normalizePolicy(args.policy);
       ctx.snapshot();
-      const device = await ctx.state.store.getDevice(args.id);
+      let device = await ctx.state.store.getDevice(args.id);
+      let registrationProofInvalid = false;
+      if (args.registration) {
+        const r = await checkRegistrationProof(ctx.state.store, args.id, args.registration);
+        if (!r.valid) registrationProofInvalid = true;
+        // known only by its own proof: the proof is the registration
+        else if (!device) device = r.device;
+        // the chain (or a manifest) has the id under another manufacturer: ambiguous, fail closed
+        else if (device.manufacturer !== r.device.manufacturer) device = { ...device, duplicateIdentity: true };
+      }
       const proof = checkProof(ctx.state.challenges, args.id, device, args.proof);
-      const [verdict] = await verdictsFor(ctx, [args.id], [device], policy, proof);
+      const [verdict] = await verdictsFor(ctx, [args.id], [device], policy, proof, { registrationProofInvalid });
       return verdict!;
     },
     verifyDevices: async (_: unknown, args: { ids: string[]; policy?: TrustPolicyArg | null }, ctx: ApiContext) => {
@@ -122,6 +150,7 @@ export const resolvers = {
         lagBlocks,
         maxLagBlocks: ctx.state.maxLagBlocks,
         ready: isReady(status, ctx.state.maxLagBlocks),
+        manifestsDigest: ctx.state.store.manifestsDigest(),
       };
     },
     hasRoles: (_: unknown, args: { checks: { role: string; account: string }[] }, ctx: ApiContext) => {
@@ -131,6 +160,28 @@ export const resolvers = {
       return Promise.all(args.checks.map((c) => ctx.state.store.hasRole(c.role, c.account)));
     },
     chainHistoryHead,
+    batch: (_: unknown, { id }: { id: string }, ctx: ApiContext) => {
+      ctx.snapshot();
+      return ctx.state.store.getBatch(id).then((b) => b ?? null);
+    },
+    batches: async (
+      _: unknown,
+      args: { filter?: BatchFilter | null; first?: number; after?: string | null },
+      ctx: ApiContext,
+    ) => {
+      const first = pageSize(ctx, "first", args.first);
+      ctx.snapshot();
+      const f = args.filter ?? {};
+      const filter: BatchFilter = {
+        ...(f.manufacturer != null && { manufacturer: f.manufacturer }),
+        ...(f.revoked != null && { revoked: f.revoked }),
+        ...(f.manifestStatus != null && { manifestStatus: f.manifestStatus }),
+      };
+      const conn = await readConnection("after", first, args.after, (n, after) =>
+        ctx.state.store.listBatches(filter, n, after),
+      );
+      return { ...conn, atBlock: ctx.snapshot().atBlock };
+    },
   },
   Mutation: {
     issueChallenge: async (_: unknown, { deviceId }: { deviceId: string }, ctx: ApiContext) => {
@@ -211,6 +262,31 @@ export const resolvers = {
     atBlock: (_: DeviceRecord, __: unknown, ctx: ApiContext) => ctx.snapshot().atBlock,
     manufacturerTrusted: (d: DeviceRecord, _: unknown, ctx: ApiContext) =>
       ctx.state.store.hasRole(MANUFACTURER_ROLE, d.manufacturer),
+    registration: (d: DeviceRecord) =>
+      d.batchId ? { kind: "ANCHORED", device: d, batchId: d.batchId } : { kind: "DIRECT", device: d, batchId: null },
+  },
+  Registration: {
+    batch: (r: RegistrationView, _: unknown, ctx: ApiContext) =>
+      r.batchId ? ctx.state.store.getBatch(r.batchId).then((b) => b ?? null) : null,
+    proof: async (r: RegistrationView, _: unknown, ctx: ApiContext) =>
+      r.batchId ? ((await ctx.state.trees.proofOf(r.batchId, r.device.id))?.proof ?? null) : null,
+    serial: async (r: RegistrationView, _: unknown, ctx: ApiContext) =>
+      r.batchId ? ((await ctx.state.trees.proofOf(r.batchId, r.device.id))?.serial ?? null) : null,
+    materialized: (r: RegistrationView) => r.device.eventCount > 0,
+  },
+  Batch: {
+    manifestStatus: (b: BatchView) => b.manifest.status,
+    manifestError: (b: BatchView) => b.manifest.error ?? null,
+    manifestIndexed: (b: BatchView) => b.manifest.indexed,
+    anchoredAt: (b: BatchView) => ({ block: b.blockNumber, tx: b.transactionHash, timestamp: b.timestamp }),
+    revoked: (b: BatchView) => b.revocation !== undefined,
+    revokedReason: (b: BatchView) => reasonName(b.revocation?.reason),
+    revokedAt: (b: BatchView) =>
+      b.revocation
+        ? { block: b.revocation.blockNumber, tx: b.revocation.transactionHash, timestamp: b.revocation.at }
+        : null,
+    revokedBy: (b: BatchView) => b.revocation?.by ?? null,
+    atBlock: (_: BatchView, __: unknown, ctx: ApiContext) => ctx.snapshot().atBlock,
   },
   Revocation: {
     reason: (r: { reason: number }) => reasonName(r.reason),

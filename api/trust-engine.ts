@@ -54,7 +54,12 @@ export type ProofOutcome =
   | { type: "checked"; reasons: readonly ProofReason[] };
 
 export interface TrustInput {
-  device: Pick<DeviceRecord, "status" | "manufacturer" | "segment" | "firmwareHash" | "keyAlgorithm"> | undefined;
+  device:
+    | (Pick<DeviceRecord, "status" | "manufacturer" | "segment" | "firmwareHash" | "keyAlgorithm"> &
+        Partial<Pick<DeviceRecord, "batchRevoked" | "duplicateIdentity">>)
+    | undefined;
+  /** A registration proof was given (verifyDevice `registration:`) and does not hold. */
+  registrationProofInvalid?: boolean;
   /** The device's attestations (any kinds; the engine picks the required ones). */
   attestations: readonly AttestationWithTrust[];
   /** Whether the device's manufacturer still holds MANUFACTURER_ROLE. */
@@ -116,6 +121,8 @@ export function evaluateTrust(input: TrustInput): TrustResult {
   } else {
     if (device.status === "REVOKED") reasons.add("REVOKED");
     if (device.status === "SUSPENDED") reasons.add("SUSPENDED");
+    if (device.batchRevoked) reasons.add("BATCH_REVOKED");
+    if (device.duplicateIdentity) reasons.add("DUPLICATE_IDENTITY");
     if (!input.manufacturerTrusted) reasons.add("MANUFACTURER_NOT_TRUSTED");
     if (policy.allowedManufacturers && !policy.allowedManufacturers.includes(device.manufacturer)) {
       reasons.add("MANUFACTURER_NOT_ALLOWED");
@@ -129,6 +136,7 @@ export function evaluateTrust(input: TrustInput): TrustResult {
     }
     attestationReasons(input, reasons);
   }
+  if (input.registrationProofInvalid) reasons.add("REGISTRATION_PROOF_INVALID");
   if (input.proof.type === "none") {
     if (policy.requireProof) reasons.add("PROOF_REQUIRED");
   } else {

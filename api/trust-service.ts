@@ -49,6 +49,7 @@ export async function verdictsFor(
   devices: readonly (DeviceRecord | undefined)[],
   policy: TrustPolicy,
   proof: ProofOutcome = NO_PROOF,
+  opts: { registrationProofInvalid?: boolean } = {},
 ): Promise<VerdictView[]> {
   const snapshot = ctx.snapshot();
   const { atBlock, lagBlocks } = snapshot;
@@ -75,6 +76,7 @@ export async function verdictsFor(
       indexStopped: snapshot.status.fatalError !== undefined,
       policy,
       proof,
+      registrationProofInvalid: opts.registrationProofInvalid,
       now: nowMs / 1000,
     });
     if (trusted) good++;

@@ -15,6 +15,7 @@ import type { StoreReader } from "../indexer/types";
 import { createChallengeStore, type ChallengeStore } from "./challenges";
 import { consolePlugin } from "./console";
 import { createContext, type ApiContext, type ApiState } from "./context";
+import { createTreeCache } from "./registration";
 import { httpPlugin } from "./http";
 import { DEFAULT_LIMITS, bodyLimitPlugin, limitsPlugin, type QueryLimits } from "./limits";
 import { createMetrics } from "./metrics";
@@ -94,9 +95,16 @@ export function createApi(opts: ApiOptions): Api {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const challenges = createChallengeStore({ ttlMs: opts.challengeTtlMs ?? 60_000 });
   const metrics = createMetrics();
+  const store = metrics.timed(opts.store);
+  const trees = createTreeCache(store);
+  // a batch whose manifest was (re)loaded, purged or rolled back: its tree is rebuilt on next use
+  const unsubscribeTrees = store.onChange((c) => {
+    if (c.type === "batches") for (const id of c.batchIds) trees.forget(id);
+  });
   const state: ApiState = {
     // every read the API makes is timed into dtl_store_read_duration_seconds
-    store: metrics.timed(opts.store),
+    store,
+    trees,
     challenges,
     metrics,
     logger,
@@ -135,6 +143,9 @@ export function createApi(opts: ApiOptions): Api {
   return {
     yoga,
     challenges,
-    close: () => challenges.clear(),
+    close: () => {
+      unsubscribeTrees();
+      challenges.clear();
+    },
   };
 }

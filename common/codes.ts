@@ -109,8 +109,12 @@ export const keyAlgorithmOfEnum = (value: string): KeyAlgorithm | undefined =>
  */
 export const VERDICT_REASON_TEXT = {
   NOT_REGISTERED: "no device with this id is registered",
+  REGISTRATION_PROOF_INVALID:
+    "the registration proof does not lead to an anchored batch of the device's manufacturer (wrong batch, serial, leaf fields or proof)",
   REVOKED: "the device is revoked",
+  BATCH_REVOKED: "the device's anchored batch is revoked",
   SUSPENDED: "the device is suspended",
+  DUPLICATE_IDENTITY: "the device id is claimed under more than one manufacturer (fail closed)",
   MANUFACTURER_NOT_TRUSTED: "its manufacturer no longer holds the manufacturer role",
   MANUFACTURER_NOT_ALLOWED: "its manufacturer is not in the allowed list",
   SEGMENT_NOT_ALLOWED: "its segment is not in the allowed list",

@@ -67,7 +67,10 @@ export class NoProofError extends CliError {
  */
 export async function fetchDeviceProof(api: GraphqlClient, deviceId: string): Promise<DeviceProof> {
   const { device, indexerStatus } = await api.request(DEVICE_PROOF, { id: deviceId });
-  if (!device) throw new NoProofError(`the API at ${api.url} knows no device ${deviceId}`);
+  if (!device)
+    throw new NoProofError(
+      `the API at ${api.url} knows no device ${deviceId} (a device of an anchored batch is known where its batch's manifest is loaded)`,
+    );
   const reg = device.registration;
   if (reg.kind !== "ANCHORED" || !reg.batchId || !reg.batch)
     throw new NoProofError(`device ${deviceId} was registered directly, not anchored in a batch: it has no proof`);

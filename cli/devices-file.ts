@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import type { Options } from "csv-parse";
 import { parse } from "csv-parse/sync";
 import { encodeShortName, parseBytes32 } from "../common/ids";
 import { keyHash, parseKeyAlgorithm, type KeyAlgorithm } from "../common/keys";
@@ -43,9 +44,8 @@ export interface CsvTable {
  */
 export function parseCsv(text: string): CsvTable {
   const errors: CsvTable["errors"] = [];
-  const records = parse(text, {
+  const rows = parse(text, {
     bom: true,
-    info: true,
     record_delimiter: ["\r\n", "\n", "\r"],
     relax_column_count: true,
     skip_empty_lines: true,
@@ -58,12 +58,13 @@ export function parseCsv(text: string): CsvTable {
       else errors.push(e);
       return undefined;
     },
-  }) as unknown as { record: string[]; info: { lines: number } }[];
-  const rows = records.map(({ record, info }): [number, string[]] => {
-    // info.lines is the row's last line: a quoted field may span lines
-    const inside = record.reduce((n, f) => n + (f.match(/\r\n|\n|\r/g)?.length ?? 0), 0);
-    return [info.lines - inside, record];
-  });
+    // [line, fields] straight away: csv-parse's `info` object per record costs ~500 bytes a row
+    // (0.5 GB at 1,000,000 rows). context.lines is the row's last line: a quoted field may span lines
+    on_record: ((record: string[], context: { lines: number }): [number, string[]] => {
+      const inside = record.reduce((n, f) => n + (f.match(/\r\n|\n|\r/g)?.length ?? 0), 0);
+      return [context.lines - inside, record];
+    }) as unknown as NonNullable<Options["on_record"]>, // csv-parse's types want records of strings
+  }) as unknown as [number, string[]][];
   return { rows, errors };
 }
 

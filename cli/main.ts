@@ -31,6 +31,10 @@ const COMMANDS: [string, Loader][] = [
   ["device id", async () => load<typeof import("./commands/device")>("./commands/device").id],
   ["device connect-token", async () => load<typeof import("./commands/device")>("./commands/device").connectToken],
   ["register", async () => load<typeof import("./commands/register")>("./commands/register").command],
+  ["device proof", async () => load<typeof import("./commands/batch")>("./commands/batch").deviceProof],
+  ["batch list", async () => load<typeof import("./commands/batch")>("./commands/batch").list],
+  ["batch show", async () => load<typeof import("./commands/batch")>("./commands/batch").show],
+  ["batch revoke", async () => load<typeof import("./commands/batch")>("./commands/batch").revoke],
   ["attest", async () => load<typeof import("./commands/attest")>("./commands/attest").attest],
   ["revoke-attestation", async () => load<typeof import("./commands/attest")>("./commands/attest").revokeAttestation],
   ["update-firmware", async () => load<typeof import("./commands/lifecycle")>("./commands/lifecycle").updateFirmware],
@@ -81,8 +85,12 @@ export async function main(
     }
     const found = find(argv);
     if (!found) {
+      if (argv[0] === "batch")
+        throw new CliError(`batch: expected list, show or revoke${argv[1] ? `, got "${argv[1]}"` : ""}`);
       if (argv[0] === "device")
-        throw new CliError(`device: expected keygen, sign, id or connect-token${argv[1] ? `, got "${argv[1]}"` : ""}`);
+        throw new CliError(
+          `device: expected keygen, sign, id, connect-token or proof${argv[1] ? `, got "${argv[1]}"` : ""}`,
+        );
       throw new CliError(`unknown command "${argv[0]}" (see dtl --help)`);
     }
     const cmd = await found.loader();

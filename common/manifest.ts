@@ -8,9 +8,14 @@
  * keccak256(the file's bytes). The CLI writes it with {@link formatManifest}; the indexer reads it
  * with {@link parseManifest}, which checks hash, count, every row (id = keccak256(abi.encode(
  * manufacturer, serial)), leaf fields), tree order and root, and names the first problem.
+ *
+ * Also here: the **device proof** file (`<serial>.proof.json`, {@link encodeDeviceProof}), what
+ * `dtl register --anchor` writes for each device and `dtl revoke --proof FILE` (and a gateway
+ * connect token's `registration`) takes.
  */
 import { createKeccak, type IHasher } from "hash-wasm";
 import { getAddress } from "ethers";
+import { z } from "zod";
 import type { AnchorLeaf, AnchorMerkle } from "./merkle";
 
 export interface ManifestRow extends AnchorLeaf {
@@ -74,7 +79,7 @@ const HEX32 = /^0x[0-9a-f]{64}$/;
  * here): the word of the address, the offset 0x40, the length, the bytes right-padded to a word.
  */
 export async function createDeviceIdHasher(manufacturer: string): Promise<(serial: string) => string> {
-  return idHasher(await createKeccak(256), manufacturer);
+  return createIdHasher(await createKeccak(256), manufacturer);
 }
 
 let shared: Promise<IHasher> | undefined;
@@ -92,13 +97,13 @@ export async function loadDeviceIdOf(): Promise<(manufacturer: string, serial: s
     let f = byManufacturer.get(key);
     if (!f) {
       if (byManufacturer.size >= 1000) byManufacturer.clear();
-      byManufacturer.set(key, (f = idHasher(h, manufacturer)));
+      byManufacturer.set(key, (f = createIdHasher(h, manufacturer)));
     }
     return f(serial);
   };
 }
 
-function idHasher(h: IHasher, manufacturer: string) {
+export function createIdHasher(h: IHasher, manufacturer: string): (serial: string) => string {
   const head = Buffer.alloc(96);
   Buffer.from(getAddress(manufacturer).slice(2), "hex").copy(head, 12);
   head[63] = 0x40;
@@ -184,4 +189,95 @@ export async function parseManifest(
     if (tree.order[k] !== k) throw new ManifestInvalidError(`manifest line ${k + 1} is out of tree order`);
   }
   return rows;
+}
+
+// ------------------------------------------------------------------ device proof files
+
+/** A device proof file that does not follow the format; the message names every bad field. */
+export class DeviceProofFormatError extends Error {
+  override name = "DeviceProofFormatError";
+}
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+const bytes32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+  .transform((s) => s.toLowerCase());
+
+/** The `<serial>.proof.json` file. */
+export const DEVICE_PROOF_SCHEMA = z
+  .object({
+    chainId: z.number().int().positive(),
+    registry: z.string().regex(ADDRESS, "must be an address (0x followed by 40 hex digits)"),
+    batchId: bytes32,
+    manufacturer: z.string().regex(ADDRESS, "must be an address (0x followed by 40 hex digits)"),
+    root: bytes32,
+    serial: z.string().min(1),
+    deviceId: bytes32,
+    keyAlgorithm: z.number().int().min(0).max(255),
+    keyHash: bytes32,
+    firmwareHash: bytes32,
+    segment: bytes32,
+    proof: z.array(bytes32),
+  })
+  .strict();
+
+export type DeviceProof = z.infer<typeof DEVICE_PROOF_SCHEMA>;
+
+/** The text of a device proof file (fixed key order, indented, LF-terminated). */
+export function encodeDeviceProof(p: DeviceProof): string {
+  return (
+    JSON.stringify(
+      {
+        chainId: p.chainId,
+        registry: p.registry,
+        batchId: p.batchId,
+        manufacturer: p.manufacturer,
+        root: p.root,
+        serial: p.serial,
+        deviceId: p.deviceId,
+        keyAlgorithm: p.keyAlgorithm,
+        keyHash: p.keyHash,
+        firmwareHash: p.firmwareHash,
+        segment: p.segment,
+        proof: p.proof,
+      },
+      null,
+      2,
+    ) + "\n"
+  );
+}
+
+/** Parses a device proof (file text or a parsed JSON value); every problem named by its field. */
+export function parseDeviceProof(input: string | unknown, where = "device proof"): DeviceProof {
+  let v: unknown = input;
+  if (typeof input === "string") {
+    try {
+      v = JSON.parse(input);
+    } catch {
+      throw new DeviceProofFormatError(`${where}: not JSON`);
+    }
+  }
+  const r = DEVICE_PROOF_SCHEMA.safeParse(v);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(file)"} ${i.message}`);
+    throw new DeviceProofFormatError(`${where}: ${problems.join("; ")}`);
+  }
+  return r.data;
+}
+
+/**
+ * The file name of a device's proof: `<serial>.proof.json`, the serial kept where it is safe in a
+ * file name on every system (letters, digits, `-`, `_`, `.` not first) and every other byte of its
+ * UTF-8 written `%XX`, so `line/7:a` → `line%2F7%3Aa.proof.json`. Two serials never share a name.
+ */
+export function proofFileName(serial: string): string {
+  let out = "";
+  for (const b of Buffer.from(serial, "utf8")) {
+    const c = String.fromCharCode(b);
+    const safe = /[A-Za-z0-9_-]/.test(c) || (c === "." && out !== "");
+    out += safe ? c : `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return `${out}.proof.json`;
 }

@@ -6,6 +6,7 @@ import { SECURITY_OFFICER_ROLE } from "../../common/roles";
 import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command } from "../command";
 import { connectSigned } from "../context";
+import { PROOF_OPTION, PROOF_USAGE, materializedNote, sendDeviceTx } from "../device-tx";
 import { bytes32, duration, isoDate, reason, shortName } from "../input";
 import { CliError } from "../io";
 import { report, txFields, txNote } from "../output";
@@ -13,7 +14,7 @@ import { attesterRoleNames } from "../roles";
 
 export const attest: Command = {
   name: "attest",
-  usage: "dtl attest <deviceId> --kind <kind> --evidence <hex32> [--expires-in 30d | --expires-at <ISO date>]",
+  usage: `dtl attest <deviceId> --kind <kind> --evidence <hex32> [--expires-in 30d | --expires-at <ISO date>]${PROOF_USAGE}`,
   summary: "attest a device for a kind (an attester of that kind)",
   options: {
     ...CHAIN_OPTIONS,
@@ -22,6 +23,7 @@ export const attest: Command = {
     evidence: { type: "string" },
     "expires-in": { type: "string" },
     "expires-at": { type: "string" },
+    ...PROOF_OPTION,
   },
   async run(inv) {
     const n = "attest";
@@ -41,21 +43,32 @@ export const attest: Command = {
           ? isoDate(n, "expires-at", expAt)
           : 0;
     const ctx = await connectSigned(inv.values, inv.io, inv.env);
-    const receipt = await sendRegistryTx(ctx.signed, "attest", [deviceId, kindBytes, evidence, expiresAt], {
-      roleNames: attesterRoleNames([kind]),
-    });
+    const { receipt, materializedFrom } = await sendDeviceTx(
+      inv,
+      n,
+      ctx,
+      deviceId,
+      "attest",
+      [kindBytes, evidence, expiresAt],
+      attesterRoleNames([kind]),
+    );
     const log = receipt.logs.find((l) => l.topics[0] === DEVICE_EVENT_TOPICS.Attested);
     const uid = log ? log.topics[2]! : "";
     const expires = expiresAt ? new Date(expiresAt * 1000).toISOString() : "never";
-    report(inv, `attested ${deviceId} for ${kind}: uid ${uid}, expires ${expires} (${txNote(receipt)})`, {
-      uid,
-      deviceId,
-      kind,
-      evidenceHash: evidence,
-      expiresAt: expiresAt ? new Date(expiresAt * 1000).toISOString() : null,
-      attester: ctx.account,
-      ...txFields(receipt),
-    });
+    report(
+      inv,
+      `attested ${deviceId} for ${kind}: uid ${uid}, expires ${expires}${materializedNote(materializedFrom)} (${txNote(receipt)})`,
+      {
+        uid,
+        deviceId,
+        materializedFrom: materializedFrom ?? null,
+        kind,
+        evidenceHash: evidence,
+        expiresAt: expiresAt ? new Date(expiresAt * 1000).toISOString() : null,
+        attester: ctx.account,
+        ...txFields(receipt),
+      },
+    );
   },
 };
 

@@ -1,10 +1,10 @@
 /** dtl update-firmware | rotate-key | suspend | reinstate | revoke <deviceId> */
-import { sendRegistryTx } from "../../common/chain";
 import { KEY_ALGORITHM_LIST, REASONS, cliWord, reasonWord } from "../../common/codes";
 import { MANUFACTURER_ROLE, SECURITY_OFFICER_ROLE } from "../../common/roles";
 import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command, Invocation } from "../command";
 import { connectSigned } from "../context";
+import { PROOF_OPTION, PROOF_USAGE, materializedNote, sendDeviceTx } from "../device-tx";
 import { algorithm, bytes32, firmwareArg, publicKeyHash, readKeyFile, reason } from "../input";
 import { CliError } from "../io";
 import { report, txFields, txNote } from "../output";
@@ -24,20 +24,21 @@ async function deviceTx(
   const deviceId = bytes32(name, "<deviceId>", raw);
   const callArgs = args(deviceId);
   const ctx = await connectSigned(inv.values, inv.io, inv.env);
-  const receipt = await sendRegistryTx(ctx.signed, method, [deviceId, ...callArgs], { roleNames: ROLE_NAMES });
-  report(inv, `${done} ${deviceId} (${txNote(receipt)})`, {
+  const { receipt, materializedFrom } = await sendDeviceTx(inv, name, ctx, deviceId, method, callArgs, ROLE_NAMES);
+  report(inv, `${done} ${deviceId}${materializedNote(materializedFrom)} (${txNote(receipt)})`, {
     deviceId,
     ...extra,
     by: ctx.account,
+    materializedFrom: materializedFrom ?? null,
     ...txFields(receipt),
   });
 }
 
-const base = { ...CHAIN_OPTIONS, ...JSON_OPTION };
+const base = { ...CHAIN_OPTIONS, ...JSON_OPTION, ...PROOF_OPTION };
 
 export const updateFirmware: Command = {
   name: "update-firmware",
-  usage: "dtl update-firmware <deviceId> --firmware <hex32>  ·  dtl update-firmware <deviceId> --firmware-file <image>",
+  usage: `dtl update-firmware <deviceId> --firmware <hex32>  ·  dtl update-firmware <deviceId> --firmware-file <image>${PROOF_USAGE}`,
   summary: "record new firmware for a device (its manufacturer)",
   options: { ...base, firmware: { type: "string" }, "firmware-file": { type: "string" } },
   run(inv) {
@@ -50,7 +51,7 @@ export const updateFirmware: Command = {
 
 export const rotateKey: Command = {
   name: "rotate-key",
-  usage: "dtl rotate-key <deviceId> --alg <alg> --public-key <hex>  ·  dtl rotate-key <deviceId> --key <keyfile>",
+  usage: `dtl rotate-key <deviceId> --alg <alg> --public-key <hex>  ·  dtl rotate-key <deviceId> --key <keyfile>${PROOF_USAGE}`,
   summary: "replace a device's key (its manufacturer)",
   options: { ...base, alg: { type: "string" }, "public-key": { type: "string" }, key: { type: "string" } },
   run(inv) {
@@ -74,7 +75,7 @@ export const rotateKey: Command = {
 
 export const suspend: Command = {
   name: "suspend",
-  usage: "dtl suspend <deviceId> [--reason <reason>]",
+  usage: `dtl suspend <deviceId> [--reason <reason>]${PROOF_USAGE}`,
   summary: "suspend an active device (its manufacturer or a security officer)",
   options: { ...base, reason: { type: "string" } },
   run(inv) {
@@ -95,7 +96,7 @@ export const reinstate: Command = {
 
 export const revoke: Command = {
   name: "revoke",
-  usage: `dtl revoke <deviceId> --reason <reason>   (reasons: ${REASONS.map(cliWord).join(", ")})`,
+  usage: `dtl revoke <deviceId> --reason <reason>   (reasons: ${REASONS.map(cliWord).join(", ")})${PROOF_USAGE}`,
   summary: "revoke a device for good (its manufacturer or a security officer)",
   options: { ...base, reason: { type: "string" } },
   run(inv) {

@@ -14,6 +14,7 @@ import { retry } from "../../common/retry";
 import { CHAIN_OPTIONS, JSON_OPTION, optional, positionals, required } from "../args";
 import type { Command, Invocation } from "../command";
 import { connectSigned, type SignedContext } from "../context";
+import { registerAnchored } from "../anchor";
 import { lineRanges, readDeviceFile, type DeviceRow } from "../devices-file";
 import { algorithm, firmwareArg, publicKeyHash, readKeyFile, shortName } from "../input";
 import { CliError, CliReportError } from "../io";
@@ -99,23 +100,22 @@ async function partition(
 const alreadyRegistered = (err: unknown) =>
   err instanceof RegistryRevertError && err.reason.item?.error.name === "DeviceRegistryDeviceAlreadyRegistered";
 
-async function registerFile(inv: Invocation, file: string): Promise<void> {
-  const v = inv.values;
-  const chunkArg = optional(v, "chunk") ?? "200";
-  const chunk = Number(chunkArg);
-  if (!/^\d+$/.test(chunkArg) || chunk < 1 || chunk > MAX_CHUNK)
-    throw new CliError(`${NAME}: --chunk must be a whole number from 1 to ${MAX_CHUNK}, got "${chunkArg}"`);
+/**
+ * Phase 1 of `register --file` (direct or anchored): every row of the file checked, with progress;
+ * any bad row stops the command naming each, before anything is sent.
+ */
+function checkedRows(inv: Invocation, file: string): { rows: DeviceRow[]; seconds: number } {
   for (const f of ["serial", "alg", "public-key", "firmware", "firmware-file", "segment", "key"]) {
-    if (v[f] !== undefined)
+    if (inv.values[f] !== undefined)
       throw new CliError(`${NAME}: --${f} cannot be combined with --file (the file has a column for it)`);
   }
-  // phase 1: every row checked (key hashes take a while for 50,000 rows)
+  // key hashes take a while for 50,000 rows
   let checking: Progress | undefined;
   const parsed = readDeviceFile(file, (n, total) => {
     checking ??= createProgress(inv.io, total, "rows", { phase: "checking rows" });
     if (n % CHECK_SLICE === 0 || n === total) checking.update(n);
   });
-  const rowSeconds = checking?.finish() ?? 0;
+  const seconds = checking?.finish() ?? 0;
   if (!parsed.ok) {
     const n = parsed.badRows;
     throw new CliReportError(
@@ -123,6 +123,18 @@ async function registerFile(inv: Invocation, file: string): Promise<void> {
       `${file}: ${n ? `${n} bad row${n === 1 ? "" : "s"}` : "unreadable"}; nothing was sent`,
     );
   }
+  return { rows: parsed.rows, seconds };
+}
+
+async function registerFile(inv: Invocation, file: string): Promise<void> {
+  const v = inv.values;
+  const chunkArg = optional(v, "chunk") ?? "200";
+  const chunk = Number(chunkArg);
+  if (!/^\d+$/.test(chunkArg) || chunk < 1 || chunk > MAX_CHUNK)
+    throw new CliError(`${NAME}: --chunk must be a whole number from 1 to ${MAX_CHUNK}, got "${chunkArg}"`);
+  // phase 1: every row checked
+  const parsed = checkedRows(inv, file);
+  const rowSeconds = parsed.seconds;
   const ctx = await connectSigned(v, inv.io, inv.env);
   const planned: PlannedRow[] = parsed.rows.map((r) => ({ ...r, deviceId: deviceIdFor(ctx.account, r.serial) }));
   // phase 2: which devices are on-chain already (an interrupted run resumes)
@@ -228,8 +240,9 @@ export const command: Command = {
     "dtl register --serial <s> --alg <alg> --public-key <hex> --firmware <hex32> [--segment <name>]",
     "dtl register --serial <s> --key <keyfile> --firmware-file <image> [--segment <name>]   (firmware hash = SHA-256 of the image)",
     "dtl register --file devices.csv|devices.json [--chunk 200]   (columns serial,alg,publicKey,firmware,segment)",
+    "dtl register --file devices.csv --anchor [--manifest-dir DIR] [--manifest-uri file:<name>|https://…] [--proofs-dir DIR]   (one transaction: the batch's Merkle root; writes the manifest and <serial>.proof.json per device)",
   ].join("\n       "),
-  summary: "register one device, or a whole file of devices in chunked batches (resumable)",
+  summary: "register one device, a whole file of devices in chunked batches (resumable), or anchor a file as one batch",
   graceful: true,
   options: {
     ...CHAIN_OPTIONS,
@@ -243,11 +256,26 @@ export const command: Command = {
     segment: { type: "string" },
     file: { type: "string" },
     chunk: { type: "string" },
+    anchor: { type: "boolean" },
+    "manifest-dir": { type: "string" },
+    "manifest-uri": { type: "string" },
+    "proofs-dir": { type: "string" },
   },
   async run(inv) {
     positionals(NAME, inv, []);
     const file = optional(inv.values, "file");
-    if (file !== undefined) await registerFile(inv, file);
+    const anchor = inv.values.anchor === true;
+    if (!anchor) {
+      for (const f of ["manifest-dir", "manifest-uri", "proofs-dir"])
+        if (inv.values[f] !== undefined) throw new CliError(`${NAME}: --${f} needs --anchor`);
+    }
+    if (anchor && file === undefined) throw new CliError(`${NAME}: --anchor needs --file <devices.csv|devices.json>`);
+    if (file !== undefined && anchor) {
+      if (inv.values.chunk !== undefined)
+        throw new CliError(`${NAME}: --chunk does not apply to --anchor (one transaction anchors the whole file)`);
+      const { rows, seconds } = checkedRows(inv, file);
+      await registerAnchored(inv, file, rows, seconds);
+    } else if (file !== undefined) await registerFile(inv, file);
     else await registerOne(inv);
   },
 };

@@ -6,14 +6,15 @@
 import { VERDICT_REASON_TEXT } from "../../common/codes";
 import { API_OPTIONS, JSON_OPTION, optional, positionals } from "../args";
 import type { Command, Invocation } from "../command";
+import { readDeviceProofFile, registrationInput } from "../device-tx";
 import { apiClient, gql } from "../graphql";
 import { address, bytes32, duration } from "../input";
 import { CliError, EXIT } from "../io";
 
 const VERDICT = gql<{
   verifyDevice: Verdict;
-}>(`query Verify($id: Bytes32!, $policy: TrustPolicyInput, $proof: ProofInput) {
-  verifyDevice(id: $id, policy: $policy, proof: $proof) {
+}>(`query Verify($id: Bytes32!, $policy: TrustPolicyInput, $proof: ProofInput, $registration: RegistrationProofInput) {
+  verifyDevice(id: $id, policy: $policy, proof: $proof, registration: $registration) {
     deviceId trusted reasons evaluatedAt atBlock lagBlocks
     device {
       status manufacturer keyAlgorithm keyHash firmwareHash segment registeredAt historyHead eventCount
@@ -109,7 +110,7 @@ export const verify: Command = {
     "dtl verify <deviceId> [--require-attestation <kind>]… [--max-attestation-age 90d] [--allow-manufacturer <address>]…",
     "           [--allow-segment <name>]… [--allow-firmware <hex32>]… [--require-proof] [--require-post-quantum]",
     "           [--max-lag-blocks n]",
-    "           [--challenge <id> --public-key <hex> --signature <hex>] [--api URL] [--json]",
+    "           [--challenge <id> --public-key <hex> --signature <hex>] [--registration <serial>.proof.json] [--api URL] [--json]",
     "exit 0 trusted, 3 not trusted",
   ].join("\n       "),
   summary: "ask the API whether a device may in: exit 0 trusted, 3 not trusted (reasons listed)",
@@ -127,14 +128,19 @@ export const verify: Command = {
     challenge: { type: "string" },
     "public-key": { type: "string" },
     signature: { type: "string" },
+    registration: { type: "string" },
   },
   async run(inv) {
     const [raw] = positionals("verify", inv, ["deviceId"]) as [string];
     const id = bytes32("verify", "<deviceId>", raw);
     const policy = policyOf(inv);
     const proof = proofOf(inv);
+    const file = optional(inv.values, "registration");
+    // a device of an anchored batch presents its own proof: verifiable where its manifest never arrived
+    const registration =
+      file === undefined ? undefined : registrationInput(readDeviceProofFile("verify", "--registration", file));
     const api = apiClient(inv.values, inv.env);
-    const { verifyDevice } = await api.request(VERDICT, { id, policy, proof });
+    const { verifyDevice } = await api.request(VERDICT, { id, policy, proof, registration });
     if (inv.values.json === true) inv.io.json(verifyDevice);
     else print(inv, verifyDevice);
     return verifyDevice.trusted ? EXIT.ok : EXIT.notTrusted;

@@ -563,7 +563,7 @@ describe("dtl CLI against a hardhat node", function () {
       ]);
       fails(opt, "dtl: suspend: unknown option --force (see dtl suspend --help)");
       fails(cmd, 'dtl: unknown command "frobnicate" (see dtl --help)');
-      fails(dev, 'dtl: device: expected keygen, sign, id or connect-token, got "shred"');
+      fails(dev, 'dtl: device: expected keygen, sign, id, connect-token or proof, got "shred"');
     });
   });
 });

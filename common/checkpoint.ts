@@ -175,7 +175,8 @@ export function verifyCheckpoint(cp: SignedCheckpoint, w: TrustedWitness): boole
     const hash = checkpointHash(cp);
     if (w.algorithm === "SECP256K1") return recoverAddress(hash, cp.signature) === w.address;
     if (!w.publicKey) return false;
-    return mlDsaVerify(4, w.publicKey, getBytes(hash), getBytes(cp.signature));
+    // a copy: liboqs reads a Buffer from the pool (byteOffset ≠ 0) wrongly and answers false
+    return mlDsaVerify(4, new Uint8Array(w.publicKey), getBytes(hash), getBytes(cp.signature));
   } catch {
     return false;
   }

@@ -20,7 +20,8 @@ import {
   keccak256,
   recoverAddress,
 } from "ethers";
-import { ML_DSA, mlDsaKeygen, mlDsaSecretKey, mlDsaSign, mlDsaVerify } from "./keys-pq";
+import { mlDsaKeygen, mlDsaSecretKey, mlDsaSign, mlDsaVerify } from "./keys-pq";
+import { ML_DSA_KEY_PREFIX, witnessKeyProblem, witnessKind } from "./witness-format";
 
 export const CHECKPOINT_DOMAIN_NAME = "DeviceTrustLedger Checkpoint";
 export const CHECKPOINT_DOMAIN_VERSION = "1";
@@ -93,24 +94,19 @@ export function checkpointHash(b: CheckpointBody): string {
 export const mlDsaWitnessAddress = (publicKey: Uint8Array): string =>
   getAddress("0x" + keccak256(publicKey).slice(-40));
 
-const ML_DSA_PREFIX = "ml-dsa-44:";
-
 /**
  * A witness key: `0x` + 64 hex digits (secp256k1), or `ml-dsa-44:0x…` with the 32-byte FIPS 204
- * seed. Throws {@link WitnessKeyError} (never echoing the key).
+ * seed (common/witness-format.ts). Throws {@link WitnessKeyError} (never echoing the key).
  */
 export function createWitnessSigner(key: string): WitnessSigner {
+  const problem = witnessKeyProblem(key);
+  if (problem) throw new WitnessKeyError(problem);
   const k = key.trim();
-  if (k.toLowerCase().startsWith(ML_DSA_PREFIX)) {
-    const hex = k.slice(ML_DSA_PREFIX.length);
-    if (!/^0x([0-9a-fA-F]{2})+$/.test(hex))
-      throw new WitnessKeyError("an ML-DSA-44 witness key is ml-dsa-44:0x<hex of the 32-byte seed>");
-    const bytes = getBytes(hex);
+  if (k.toLowerCase().startsWith(ML_DSA_KEY_PREFIX)) {
     // the seed, not the expanded secret key: FIPS 204 keeps no t1 in it, so only the seed names the public key
-    if (bytes.length !== ML_DSA[4].seed)
-      throw new WitnessKeyError(`an ML-DSA-44 witness key is its 32-byte seed, got ${bytes.length} bytes`);
-    const secretKey = mlDsaSecretKey(4, bytes)!;
-    const publicKey = mlDsaKeygen(4, bytes).publicKey;
+    const seed = getBytes(k.slice(ML_DSA_KEY_PREFIX.length));
+    const secretKey = mlDsaSecretKey(4, seed)!;
+    const publicKey = mlDsaKeygen(4, seed).publicKey;
     const identity: WitnessIdentity = {
       address: mlDsaWitnessAddress(publicKey),
       algorithm: "ML_DSA_44",
@@ -126,8 +122,6 @@ export function createWitnessSigner(key: string): WitnessSigner {
       }),
     };
   }
-  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(k))
-    throw new WitnessKeyError("must be 32 bytes of hex (a secp256k1 key) or ml-dsa-44:0x<32-byte seed>");
   let sk: SigningKey;
   try {
     sk = new SigningKey(k.startsWith("0x") ? k : `0x${k}`);
@@ -150,37 +144,39 @@ export function createWitnessSigner(key: string): WitnessSigner {
   };
 }
 
+/** A witness a verifier trusts. */
+export interface TrustedWitness {
+  address: string;
+  algorithm: WitnessAlgorithm;
+  /** ML-DSA-44: its public key (a secp256k1 witness is recovered from its signatures). */
+  publicKey?: Uint8Array;
+}
+
 /**
- * A witness a verifier trusts, from what an operator writes: an address (`0x` + 40 hex digits: a
- * secp256k1 witness, recovered from its signatures) or an ML-DSA-44 public key (`0x` + 2,624 hex
- * digits). Throws {@link WitnessKeyError}.
+ * A witness from what an operator writes: an address (`0x` + 40 hex digits: a secp256k1 witness)
+ * or an ML-DSA-44 public key (`0x` + 2,624 hex digits). Throws {@link WitnessKeyError}.
  */
-export function parseWitness(input: string): { address: string; algorithm: WitnessAlgorithm; publicKey?: Uint8Array } {
+export function parseWitness(input: string): TrustedWitness {
   const s = input.trim();
-  if (/^0x[0-9a-fA-F]{40}$/.test(s)) return { address: getAddress(s.toLowerCase()), algorithm: "SECP256K1" };
-  if (/^0x[0-9a-fA-F]+$/.test(s) && s.length === 2 + 2 * ML_DSA[4].publicKey) {
-    const publicKey = getBytes(s);
-    return { address: mlDsaWitnessAddress(publicKey), algorithm: "ML_DSA_44", publicKey };
-  }
-  throw new WitnessKeyError(
-    `"${s.slice(0, 20)}${s.length > 20 ? "…" : ""}" is neither an address (0x + 40 hex digits) nor an ML-DSA-44 public key (0x + ${2 * ML_DSA[4].publicKey} hex digits)`,
-  );
+  const kind = witnessKind(s);
+  if (typeof kind === "object") throw new WitnessKeyError(kind.problem);
+  if (kind === "address") return { address: getAddress(s.toLowerCase()), algorithm: "SECP256K1" };
+  const publicKey = getBytes(s);
+  return { address: mlDsaWitnessAddress(publicKey), algorithm: "ML_DSA_44", publicKey };
 }
 
 /**
  * Whether `cp` carries a valid signature of the witness `w` (its address, and for ML-DSA its public
  * key). Never throws on malformed input: a malformed signature is simply not valid.
  */
-export function verifyCheckpoint(
-  cp: SignedCheckpoint,
-  w: { address: string; algorithm: WitnessAlgorithm; publicKey?: Uint8Array },
-): boolean {
+export function verifyCheckpoint(cp: SignedCheckpoint, w: TrustedWitness): boolean {
   try {
     if (cp.algorithm !== w.algorithm || getAddress(cp.witness) !== w.address) return false;
     const hash = checkpointHash(cp);
     if (w.algorithm === "SECP256K1") return recoverAddress(hash, cp.signature) === w.address;
     if (!w.publicKey) return false;
-    return mlDsaVerify(4, w.publicKey, getBytes(hash), getBytes(cp.signature));
+    // a copy: liboqs reads a Buffer from the pool (byteOffset ≠ 0) wrongly and answers false
+    return mlDsaVerify(4, new Uint8Array(w.publicKey), getBytes(hash), getBytes(cp.signature));
   } catch {
     return false;
   }

@@ -6,7 +6,7 @@
  * never echoed in an error and never taken from the command line.
  */
 import { z } from "zod";
-import { WitnessKeyError, createWitnessSigner, parseWitness } from "./checkpoint";
+import { witnessKeyProblem, witnessKind } from "./witness-format";
 
 /** Where each setting comes from: its flag (if it may be given as one) and its env var. */
 export const SETTINGS = {
@@ -175,23 +175,22 @@ export const MODELS = {
     witnesses: z
       .string()
       .transform((s, ctx) => {
-        const out: ReturnType<typeof parseWitness>[] = [];
+        const out: string[] = [];
         for (const w of s
           .split(",")
           .map((x) => x.trim())
           .filter(Boolean)) {
-          try {
-            const parsed = parseWitness(w);
-            if (out.some((o) => o.address === parsed.address)) {
-              ctx.addIssue({ code: z.ZodIssueCode.custom, message: `witness ${parsed.address} is given twice` });
-              return z.NEVER;
-            }
-            out.push(parsed);
-          } catch (err) {
-            if (!(err instanceof WitnessKeyError)) throw err;
-            ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
+          const kind = witnessKind(w);
+          if (typeof kind === "object") {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: kind.problem });
             return z.NEVER;
           }
+          const dup = out.find((o) => o.toLowerCase() === w.toLowerCase());
+          if (dup) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: `witness ${dup.slice(0, 42)} is given twice` });
+            return z.NEVER;
+          }
+          out.push(w);
         }
         return out;
       })
@@ -205,12 +204,8 @@ export const MODELS = {
     witnessKey: z
       .string()
       .superRefine((k, ctx) => {
-        try {
-          createWitnessSigner(k);
-        } catch (err) {
-          if (!(err instanceof WitnessKeyError)) throw err;
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: err.message });
-        }
+        const problem = witnessKeyProblem(k);
+        if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
       })
       .optional(),
     /** Blocks between checkpoints (a checkpoint at every block that is a multiple of it). */

@@ -21,7 +21,8 @@ import { openObservationLog } from "./observations";
 import type { GatewayPolicy, SegmentRules } from "./policy";
 import { openReplica, type Replica } from "./replica";
 import { mayPublish, maySubscribe } from "./topics";
-import { openVerifiedReplica, type TrustedWitness, type VerificationStatus } from "./witness";
+import type { TrustedWitness } from "../common/checkpoint";
+import { openVerifiedReplica, type VerificationStatus } from "./witness";
 import { createUpstream, type ReplicaDevice } from "./upstream";
 
 export interface GatewayOptions {

@@ -31,7 +31,7 @@
 import path from "node:path";
 import { Level } from "level";
 import { LRUCache } from "lru-cache";
-import { verifyCheckpoint, type SignedCheckpoint, type WitnessAlgorithm } from "../common/checkpoint";
+import { verifyCheckpoint, type SignedCheckpoint, type TrustedWitness } from "../common/checkpoint";
 import { loadKeccak } from "../common/keccak";
 import type { Logger } from "../common/logger";
 import { MANUFACTURER_ROLE, attesterRole } from "../common/roles";
@@ -45,12 +45,6 @@ import { openLevelStore, type Store } from "../indexer/store/store";
 import type { DeviceRecord, IndexerStatusRecord, StoreReader } from "../indexer/types";
 import { replicaLifecycle, sleep, type Replica } from "./replica";
 import type { ReplicaDevice, Upstream, UpstreamStatus } from "./upstream";
-
-export interface TrustedWitness {
-  address: string;
-  algorithm: WitnessAlgorithm;
-  publicKey?: Uint8Array;
-}
 
 /** Why an upstream's data was not applied (metric label values: a fixed set). */
 export const REFUSALS = [

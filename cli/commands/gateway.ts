@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { ConfigError, DEFAULT_MQTTS_PORT, DEFAULT_MQTT_PLAIN_PORT, loadConfig, type Config } from "../../common/config";
+import { parseWitness } from "../../common/checkpoint";
 import { startGateway } from "../../gateway/gateway";
 import { PolicyError, loadPolicy } from "../../gateway/policy";
 import type { Command } from "../command";
@@ -106,7 +107,7 @@ export const command: Command = {
       ...(tls && { tls }),
       heartbeatMs: cfg.heartbeatMs,
       logger,
-      ...(cfg.witnesses.length > 0 && { witnesses: { list: cfg.witnesses, threshold } }),
+      ...(cfg.witnesses.length > 0 && { witnesses: { list: cfg.witnesses.map(parseWitness), threshold } }),
     });
     const last = gw.replica.lastContactMs();
     const age =

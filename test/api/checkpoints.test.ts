@@ -17,6 +17,7 @@ import {
 } from "../../common/checkpoint";
 import type { Deployment } from "../../common/deployment";
 import { loadKeccak } from "../../common/keccak";
+import { loadFastPostQuantumVerifier } from "../../common/keys-pq";
 import { createHashers } from "../../indexer/hashing";
 import { replayRegistry } from "../../indexer/replay";
 import type { RawLog } from "../../indexer/source";
@@ -278,7 +279,7 @@ describe("dtl serve: witness checkpoints (real processes)", function () {
       "{ witness { address algorithm publicKey } }",
     );
     expect(w.data!.witness.algorithm).to.equal("ML_DSA_44");
-    const publicKey = Buffer.from(w.data!.witness.publicKey.slice(2), "hex");
+    const publicKey = Buffer.from(w.data!.witness.publicKey.slice(2), "hex"); // a pooled Buffer, on purpose
     expect(publicKey.length).to.equal(1312);
     let cps: SignedCheckpoint[] = [];
     for (let i = 0; i < 100 && cps.length === 0; i++) {
@@ -286,6 +287,8 @@ describe("dtl serve: witness checkpoints (real processes)", function () {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(cps.length).to.be.greaterThan(0);
+    // as the gateway verifies: through liboqs
+    await loadFastPostQuantumVerifier();
     const who = { address: w.data!.witness.address, algorithm: "ML_DSA_44" as const, publicKey };
     for (const cp of cps) expect(verifyCheckpoint(cp, who), `checkpoint ${cp.block}`).to.equal(true);
     // one altered byte of the digest and it no longer verifies

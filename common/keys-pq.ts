@@ -81,5 +81,12 @@ export function mlDsaVerify(code: MlDsaCode, publicKey: Uint8Array, msg: Uint8Ar
   const v = fast[code];
   if (!v) return mlDsaVerifyReference(code, publicKey, msg, sig);
   if (sig.length !== ML_DSA[code].signature || publicKey.length !== ML_DSA[code].publicKey) return false;
-  return v.verify(msg, sig, publicKey);
+  return v.verify(plain(msg), plain(sig), plain(publicKey));
 }
+
+/**
+ * liboqs-js refuses anything but a Uint8Array itself ("Message must be Uint8Array" for a Node
+ * Buffer, a subclass): the same bytes as a plain view, no copy.
+ */
+const plain = (a: Uint8Array): Uint8Array =>
+  a.constructor === Uint8Array ? a : new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

@@ -21,7 +21,13 @@ import {
   verifySignatureFast,
   type KeyAlgorithmName,
 } from "../../common/keys";
-import { ML_DSA, fastPostQuantumLoaded, loadFastPostQuantumVerifier, mlDsaKeygen } from "../../common/keys-pq";
+import {
+  ML_DSA,
+  fastPostQuantumLoaded,
+  loadFastPostQuantumVerifier,
+  mlDsaKeygen,
+  mlDsaVerify,
+} from "../../common/keys-pq";
 import { prng, testSeed } from "../helpers/seed";
 
 interface OqsSig {
@@ -134,6 +140,25 @@ describe("post-quantum device keys", function () {
       const want = verifySignature(alg, pub, msg, sig);
       expect(verifySignatureFast(alg, pub, msg, sig), `${name} case ${i} (seed ${seed})`).to.equal(want);
       expect(want).to.equal(tamper === 0);
+    }
+  });
+
+  it("the fast verifier takes bytes in any Uint8Array: a Node Buffer, a view into a larger buffer", async function () {
+    await loadFastPostQuantumVerifier();
+    for (const code of [4, 5] as const) {
+      const pair = generateKeyPair(code === 4 ? "ml-dsa-44" : "ml-dsa-65");
+      const [pub, sig, msg] = [getBytes(pair.publicKey), getBytes(signMessage(pair, MSG)), toUtf8Bytes(MSG)];
+      const view = (a: Uint8Array) => {
+        const big = new Uint8Array(a.length + 16);
+        big.set(a, 9);
+        return big.subarray(9, 9 + a.length);
+      };
+      expect(mlDsaVerify(code, Buffer.from(pub), Buffer.from(msg), Buffer.from(sig)), `${code} Buffer`).to.equal(true);
+      expect(mlDsaVerify(code, view(pub), view(msg), view(sig)), `${code} views`).to.equal(true);
+      expect(
+        mlDsaVerify(code, Buffer.from(pub), Buffer.from(MSG + "!"), Buffer.from(sig)),
+        `${code} other msg`,
+      ).to.equal(false);
     }
   });
 

@@ -13,7 +13,7 @@ import { createMonitor, type Alert } from "../monitor/engine";
 import { openMonitorStore } from "../monitor/store";
 import type { Figures } from "./index";
 import { round } from "./measure";
-import { simulate, type AttackKind, type Label, type Simulation } from "./monitor-sim";
+import { simulate, type AttackKind, type Label, type SimOptions, type Simulation } from "./monitor-sim";
 
 export const BENCH_SEED = 20_261_302;
 
@@ -82,8 +82,13 @@ export interface MonitorRun {
 }
 
 /** Runs the simulator through a monitor with a LevelDB store in a temp folder. */
-export async function runSimulation(seed: number, devices: number, days = 2): Promise<MonitorRun> {
-  const sim = simulate({ seed, devices, days });
+export async function runSimulation(
+  seed: number,
+  devices: number,
+  days = 2,
+  extra: Partial<SimOptions> = {},
+): Promise<MonitorRun> {
+  const sim = simulate({ seed, devices, days, ...extra });
   const dir = mkdtempSync(path.join(tmpdir(), "dtl-monitor-bench-"));
   let clock = sim.start;
   const monitor = await createMonitor({

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Compiles the TypeScript the `dtl` CLI runs (cli, common, indexer, api, scripts, typechain-types)
+// Compiles the TypeScript the `dtl` CLI runs (cli, common, indexer, api, gateway, monitor, scripts, typechain-types)
 // to dist/ as CommonJS — transpile only, file by file, skipping files that are up to date, so it
 // takes about a second. Types are checked by `npm run typecheck` (part of `npm test`).
 "use strict";
@@ -9,7 +9,7 @@ const ts = require("typescript");
 
 const root = path.join(__dirname, "..");
 const out = path.join(root, "dist");
-const SOURCES = ["cli", "common", "indexer", "api", "gateway", "scripts", "typechain-types"];
+const SOURCES = ["cli", "common", "indexer", "api", "gateway", "monitor", "scripts", "typechain-types"];
 const ASSETS = ["api/schema.graphql"];
 const options = {
   // Node16 emits CommonJS like CommonJS does, but keeps `import()` as is: ESM-only packages
@@ -42,7 +42,11 @@ for (const dir of SOURCES) {
     const dst = path.join(out, rel.replace(/\.ts$/, ".js"));
     expected.add(dst);
     if (!newer(file, dst)) continue;
-    const res = ts.transpileModule(fs.readFileSync(file, "utf8"), { compilerOptions: options, fileName: rel, reportDiagnostics: true });
+    const res = ts.transpileModule(fs.readFileSync(file, "utf8"), {
+      compilerOptions: options,
+      fileName: rel,
+      reportDiagnostics: true,
+    });
     for (const d of res.diagnostics ?? []) {
       problems++;
       process.stderr.write(`${rel}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}\n`);

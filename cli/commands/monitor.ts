@@ -24,9 +24,21 @@ import type { Command, Invocation } from "../command";
 import { config, connectSigned } from "../context";
 import { apiClient, gql } from "../graphql";
 import { CliError } from "../io";
-import { aborted } from "../stack";
 
 const ANOMALY_DETECTED = REASONS.indexOf("ANOMALY_DETECTED");
+
+/** Waits `ms`, or less when `signal` aborts (its listener removed either way). */
+function sleep(signal: AbortSignal, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
 
 const REPORT = gql<{ reportObservations: { accepted: number; alerts: number } }>(
   `mutation Report($observations: [ObservationInput!]!) { reportObservations(observations: $observations) { accepted alerts } }`,
@@ -146,7 +158,7 @@ async function follow(inv: Invocation, file: string, fromStart: boolean): Promis
         batch = batch.filter((_, i) => i !== Number(m[1]));
       }
     }
-    if (lines.length < 5_000) await Promise.race([new Promise((r) => setTimeout(r, 200)), aborted(inv.signal)]);
+    if (lines.length < 5_000) await sleep(inv.signal, 200);
   }
 }
 
@@ -176,7 +188,7 @@ async function respond(inv: Invocation, threshold: number, perMinute: number, bu
       const tx = await ctx.wallet.sendTransaction({ to: await registry.getAddress(), data });
       const receipt = await tx.wait();
       inv.io.out(
-        `suspended ${id} (${a.kind}, score ${a.score}, alert ${a.seq}) in block ${receipt?.blockNumber} tx ${tx.hash} evidence ${a.evidenceHash}`,
+        `suspended ${id} (${a.kind.toLowerCase()}, score ${a.score}, alert ${a.seq}) in block ${receipt?.blockNumber} tx ${tx.hash} evidence ${a.evidenceHash}`,
       );
     } catch (err) {
       suspended.delete(id);
@@ -219,7 +231,7 @@ async function respond(inv: Invocation, threshold: number, perMinute: number, bu
     } finally {
       inv.signal.removeEventListener("abort", stop);
     }
-    await Promise.race([new Promise((r) => setTimeout(r, 1_000)), aborted(inv.signal)]);
+    await sleep(inv.signal, 1_000);
   }
 }
 

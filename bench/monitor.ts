@@ -269,16 +269,22 @@ export async function measureResponse(samples: number): Promise<{ p99: number; t
     stops.unshift(() => monitor.stop());
     await monitor.waitFor(/responding: suspend/);
     const times: number[] = [];
-    for (const [i, d] of devices.entries()) {
-      const c = await gwRun.connectDevice(gw.mqttUrl, { deviceId: d.id, pair: d.pair });
-      // the session start has reached the monitor (through the file and reportObservations)
+    const sessionsSeen = async (n: number): Promise<void> => {
       const deadline = Date.now() + 20_000;
       for (;;) {
         const text = await (await fetch(apiUrl.replace(/\/graphql$/, "/metrics"))).text();
-        if (new RegExp(`dtl_monitor_observations_total\\{type="session"\\} ${i + 1}\\b`).test(text)) break;
-        if (Date.now() > deadline) throw new Error("the gateway's session never reached the monitor");
+        const m = /dtl_monitor_observations_total\{type="session"\} (\d+)/.exec(text);
+        if (Number(m?.[1] ?? 0) >= n) return;
+        if (Date.now() > deadline) throw new Error(`the monitor did not see ${n} session observations`);
         await new Promise((r) => setTimeout(r, 20));
       }
+    };
+    for (const [i, d] of devices.entries()) {
+      // every sample adds three session observations (start, the clone's start, the end when dropped)
+      await sessionsSeen(3 * i);
+      const c = await gwRun.connectDevice(gw.mqttUrl, { deviceId: d.id, pair: d.pair });
+      // its session start has reached the monitor (through the file and reportObservations)
+      await sessionsSeen(3 * i + 1);
       const gone = gwRun.closed(c);
       const t0 = Date.now();
       const res = await fetch(apiUrl, {

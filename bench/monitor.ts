@@ -13,7 +13,7 @@ import { createMonitor, type Alert } from "../monitor/engine";
 import { openMonitorStore } from "../monitor/store";
 import type { Figures } from "./index";
 import { round } from "./measure";
-import { simulate, type AttackKind, type Label, type Simulation } from "./monitor-sim";
+import { simulate, type AttackKind, type Label, type SimOptions, type Simulation } from "./monitor-sim";
 
 export const BENCH_SEED = 20_261_302;
 
@@ -82,8 +82,13 @@ export interface MonitorRun {
 }
 
 /** Runs the simulator through a monitor with a LevelDB store in a temp folder. */
-export async function runSimulation(seed: number, devices: number, days = 2): Promise<MonitorRun> {
-  const sim = simulate({ seed, devices, days });
+export async function runSimulation(
+  seed: number,
+  devices: number,
+  days = 2,
+  extra: Partial<SimOptions> = {},
+): Promise<MonitorRun> {
+  const sim = simulate({ seed, devices, days, ...extra });
   const dir = mkdtempSync(path.join(tmpdir(), "dtl-monitor-bench-"));
   let clock = sim.start;
   const monitor = await createMonitor({
@@ -123,6 +128,11 @@ export async function runSimulation(seed: number, devices: number, days = 2): Pr
 }
 
 export async function run(): Promise<Figures> {
+  const responseSamples = Number(process.env.DTL_BENCH_MONITOR_RESPONSE_SAMPLES ?? 5);
+  if (process.env.DTL_BENCH_MONITOR_ONLY === "response") {
+    const r = await measureResponse(responseSamples);
+    return { responseP99Ms: r.p99, responseSamplesMs: r.times.join(" ") };
+  }
   const devices = Number(process.env.DTL_BENCH_MONITOR_DEVICES ?? 10_000);
   const seed = Number(process.env.DTL_BENCH_MONITOR_SEED ?? BENCH_SEED);
   const r = await runSimulation(seed, devices);
@@ -171,8 +181,135 @@ export async function run(): Promise<Figures> {
     );
   f["clone.crossSiteTimeToDetectMs"] = round(ttdOf((l) => !l.detail.startsWith("same site")));
   f["clone.sameSiteTimeToDetectMs"] = round(ttdOf((l) => l.detail.startsWith("same site")));
+  if (responseSamples > 0) {
+    const resp = await measureResponse(responseSamples);
+    f.responseP99Ms = resp.p99;
+    f.responseSamplesMs = resp.times.join(" ");
+  }
   f["clone.sameSiteIncidents"] = r.sim.labels.filter(
     (l) => l.kind === "clone" && l.detail.startsWith("same site"),
   ).length;
   return f;
+}
+
+/**
+ * responseP99Ms: alert → suspension mined → gateway disconnect, with real processes (hardhat node,
+ * `dtl serve` with its monitor, `dtl gateway`, `dtl monitor --observations … --respond suspend`,
+ * mqtt.js devices). Each sample: a device connected at gw-test, a clone reported at gw-far (another
+ * site) with reportObservations; timed from that request to the device's connection closing.
+ */
+export async function measureResponse(samples: number): Promise<{ p99: number; times: number[] }> {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { writeFileSync } = require("node:fs") as typeof import("node:fs");
+  const { writeDeployment } = require("../scripts/deploy") as typeof import("../scripts/deploy");
+  const { registerTestDevice } = require("../test/helpers/api-fixture") as typeof import("../test/helpers/api-fixture");
+  const { HARDHAT_KEYS, startHardhatNode } = require("../test/helpers/chain") as typeof import("../test/helpers/chain");
+  const run = require("../test/helpers/cli-run") as typeof import("../test/helpers/cli-run");
+  const { deployFleetRegistry } = require("../test/helpers/fleet") as typeof import("../test/helpers/fleet");
+  const gwRun = require("../test/helpers/gateway-run") as typeof import("../test/helpers/gateway-run");
+  const { percentile } = require("./measure") as typeof import("./measure");
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  run.ensureBuilt();
+  const tmp = run.tempDir("dtl-bench-monitor-");
+  const node = await startHardhatNode();
+  const stops: (() => Promise<unknown>)[] = [() => node.stop()];
+  try {
+    const fleet = await deployFleetRegistry(node.url);
+    const deploymentFile = writeDeployment(fleet.deployment, path.join(tmp.dir, "deployment.json"));
+    const devices = [];
+    for (let i = 0; i < samples; i++)
+      devices.push(await registerTestDevice(fleet.actors, { alg: "ed25519", segment: "plant-1" }));
+    const sites = path.join(tmp.dir, "sites.json");
+    writeFileSync(sites, JSON.stringify({ gateways: { "gw-test": "site-a", "gw-far": "site-b" } }));
+    const keys = { test: "bench-key-gw-test-0123", far: "bench-key-gw-far-01234" };
+    const { serve, apiUrl } = await run.startServe(
+      path.join(tmp.dir, "index"),
+      {
+        env: {
+          DTL_RPC_URL: node.url,
+          DTL_DEPLOYMENT: deploymentFile,
+          DTL_LOG_LEVEL: "warn",
+          DTL_MONITOR_GATEWAY_KEYS: `gw-test=${keys.test},gw-far=${keys.far}`,
+        },
+        cwd: tmp.dir,
+      },
+      ["--monitor-sites", sites],
+    );
+    stops.unshift(() => serve.stop());
+    await run.waitIndexed(apiUrl, node.url);
+    const { gw } = await gwRun.startTestGateway(apiUrl, tmp.dir, {
+      maxStalenessSeconds: 600,
+      segments: { "plant-1": {} },
+    });
+    stops.unshift(() => gw.stop("SIGTERM"));
+    const monitor = run.startDtl(
+      [
+        "monitor",
+        "--observations",
+        gw.observationsFile,
+        "--from-start",
+        "--respond",
+        "suspend",
+        "--max-per-minute",
+        "600",
+        "--burst",
+        "100",
+      ],
+      {
+        env: {
+          DTL_API_URL: apiUrl,
+          DTL_API_KEY: keys.test,
+          DTL_RPC_URL: node.url,
+          DTL_DEPLOYMENT: deploymentFile,
+          DTL_PRIVATE_KEY: HARDHAT_KEYS[4]!,
+        },
+        cwd: tmp.dir,
+      },
+    );
+    stops.unshift(() => monitor.stop());
+    await monitor.waitFor(/responding: suspend/);
+    const times: number[] = [];
+    const sessionsSeen = async (n: number): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const text = await (await fetch(apiUrl.replace(/\/graphql$/, "/metrics"))).text();
+        const m = /dtl_monitor_observations_total\{type="session"\} (\d+)/.exec(text);
+        if (Number(m?.[1] ?? 0) >= n) return;
+        if (Date.now() > deadline) throw new Error(`the monitor did not see ${n} session observations`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    for (const [i, d] of devices.entries()) {
+      // every sample adds three session observations (start, the clone's start, the end when dropped)
+      await sessionsSeen(3 * i);
+      const c = await gwRun.connectDevice(gw.mqttUrl, { deviceId: d.id, pair: d.pair });
+      // its session start has reached the monitor (through the file and reportObservations)
+      await sessionsSeen(3 * i + 1);
+      const gone = gwRun.closed(c);
+      const t0 = Date.now();
+      const res = await fetch(apiUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${keys.far}` },
+        body: JSON.stringify({
+          query: `mutation R($o: [ObservationInput!]!) { reportObservations(observations: $o) { alerts } }`,
+          variables: {
+            o: [{ type: "SESSION", event: "start", gateway: "gw-far", deviceId: d.id, ts: new Date().toISOString() }],
+          },
+        }),
+      });
+      const body = (await res.json()) as { data?: { reportObservations: { alerts: number } } };
+      if (body.data?.reportObservations.alerts !== 1) throw new Error(`no clone alert: ${JSON.stringify(body)}`);
+      times.push((await gone) - t0);
+    }
+    return {
+      p99: percentile(
+        [...times].sort((a, b) => a - b),
+        99,
+      ),
+      times,
+    };
+  } finally {
+    for (const s of stops) await s().catch(() => undefined);
+    tmp.cleanup();
+  }
 }

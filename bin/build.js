@@ -42,7 +42,11 @@ for (const dir of SOURCES) {
     const dst = path.join(out, rel.replace(/\.ts$/, ".js"));
     expected.add(dst);
     if (!newer(file, dst)) continue;
-    const res = ts.transpileModule(fs.readFileSync(file, "utf8"), { compilerOptions: options, fileName: rel, reportDiagnostics: true });
+    const res = ts.transpileModule(fs.readFileSync(file, "utf8"), {
+      compilerOptions: options,
+      fileName: rel,
+      reportDiagnostics: true,
+    });
     for (const d of res.diagnostics ?? []) {
       problems++;
       process.stderr.write(`${rel}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}\n`);

@@ -23,6 +23,7 @@ const COMMANDS: [string, Loader][] = [
   ["dev", async () => load<typeof import("./commands/dev")>("./commands/dev").command],
   ["serve", async () => load<typeof import("./commands/serve")>("./commands/serve").command],
   ["gateway", async () => load<typeof import("./commands/gateway")>("./commands/gateway").command],
+  ["monitor", async () => load<typeof import("./commands/monitor")>("./commands/monitor").command],
   ["deploy", async () => load<typeof import("./commands/deploy")>("./commands/deploy").command],
   ["grant", async () => load<typeof import("./commands/roles")>("./commands/roles").grant],
   ["revoke-role", async () => load<typeof import("./commands/roles")>("./commands/roles").revokeRole],

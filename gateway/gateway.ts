@@ -17,6 +17,7 @@ import { loadFastPostQuantumVerifier } from "../common/keys-pq";
 import type { Logger } from "../common/logger";
 import { createNonceCache, decideConnect, verdictFor, type Decision, type TrustContext } from "./auth";
 import { createGatewayMetrics } from "./metrics";
+import { createTrafficMeter } from "./traffic";
 import { openObservationLog } from "./observations";
 import type { GatewayPolicy, SegmentRules } from "./policy";
 import { openReplica, type Replica } from "./replica";
@@ -39,6 +40,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Witness mode (gateway/witness.ts): apply only what ≥ threshold of these witnesses signed. */
   witnesses?: { list: readonly TrustedWitness[]; threshold: number };
+  /** How often each session's traffic is written for the monitor (default 60 s; gateway/traffic.ts). */
+  trafficIntervalMs?: number;
 }
 
 export interface Gateway {
@@ -95,6 +98,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const metrics = createGatewayMetrics();
   const observationsFile = path.join(opts.dataDir, "observations.jsonl");
   const observe = openObservationLog(observationsFile, opts.gatewayId);
+  const traffic = createTrafficMeter(observe, opts.trafficIntervalMs ?? 60_000);
   const upstreams = opts.upstreams.map((u) => createUpstream(u));
   const verified = opts.witnesses
     ? await openVerifiedReplica({
@@ -127,7 +131,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   function end(s: Session, cause: string, reasons: readonly string[]): void {
     if (s.timer) clearTimeout(s.timer);
-    if (sessions.get(s.deviceId) === s) sessions.delete(s.deviceId);
+    if (sessions.get(s.deviceId) === s) {
+      sessions.delete(s.deviceId);
+      traffic.ended(s.deviceId);
+    }
     observe.write({
       type: "session",
       event: "end",
@@ -283,8 +290,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (previous && previous.client !== client) end(previous, "taken_over", []);
     sessions.set(s.deviceId, s);
     observe.write({ type: "session", event: "start", deviceId: s.deviceId, segment: s.segment });
+    traffic.started(s.deviceId, s.segment);
     // the replica may have changed between the decision and now: check once more, then arm timers
     recheck(s, "connected");
+  });
+  broker.on("publish", (packet, client) => {
+    const s = client ? byClient.get(client) : undefined;
+    if (s && sessions.get(s.deviceId) === s) traffic.published(s.deviceId, packet.topic, Buffer.from(packet.payload));
   });
   broker.on("clientDisconnect", (client) => {
     const s = byClient.get(client);
@@ -363,6 +375,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     async stop() {
       if (staleTimer) clearTimeout(staleTimer);
       for (const s of sessions.values()) if (s.timer) clearTimeout(s.timer);
+      traffic.stop();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await Promise.all([
         new Promise<void>((resolve) => mqtt.close(() => resolve())),

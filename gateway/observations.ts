@@ -21,7 +21,9 @@ export type Observation =
   | { type: "session"; event: "start"; deviceId: string; segment: string; remote?: string }
   | { type: "session"; event: "end"; deviceId: string; cause: string; reasons?: string[]; durationMs: number }
   | { type: "acl"; deviceId: string; action: "publish" | "subscribe"; topic: string; outcome: "refused" }
-  | { type: "policy"; event: "reloaded" | "reload-failed"; detail?: string };
+  | { type: "policy"; event: "reloaded" | "reload-failed"; detail?: string }
+  | { type: "traffic"; deviceId: string; intervalMs: number; messages: number; bytes: number; topics: string[] }
+  | { type: "firmware"; deviceId: string; hash: string };
 
 export interface ObservationLog {
   write(o: Observation): void;

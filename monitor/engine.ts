@@ -98,7 +98,7 @@ export interface Monitor {
   countWith(listener: NonNullable<MonitorOptions["onCount"]>): void;
   /** Hears every new alert once it is committed. Returns the unsubscribe. */
   onAlert(listener: (a: Alert) => void): () => void;
-  /** The device was dealt with (reinstated): its signals up to `at` no longer count. */
+  /** The device was dealt with (reinstated): its signals up to `at` no longer count, its sessions and failures are forgotten. */
   clear(deviceId: string, at: number): Promise<void>;
   profile(deviceId: string): DeviceProfile | undefined;
   devices(): number;
@@ -320,7 +320,11 @@ export async function createMonitor(opts: MonitorOptions = {}): Promise<Monitor>
     async clear(deviceId, at) {
       const p = profileOf(deviceId.toLowerCase());
       p.clearedAt = at;
+      // the officer dealt with it: where it was and what failed before starts over too
       p.driftStreak = 0;
+      p.sessions = {};
+      delete p.last;
+      p.failedProofs = [];
       signalled.add(p);
       await flush([], false);
     },

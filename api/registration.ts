@@ -79,36 +79,37 @@ export async function checkRegistrationProof(
 
 /**
  * Trees of loaded manifests, rebuilt from the store's rows on first use and kept in a small LRU
- * (a batch's tree is 64 bytes a node: ~128 MB for 1,000,000 devices, so only a few).
+ * (a tree is 64 bytes a leaf: ~96 MB with its leaf hashes for 1,000,000 devices, so only two).
+ * A device's row and serial come from its manifest claim (`mdev`), not from the cache.
  */
-export function createTreeCache(store: StoreReader, max = 4) {
-  const trees = new LRUCache<string, { tree: AnchorTree; rows: Map<string, number>; serials: string[] }>({ max });
-  const building = new Map<string, Promise<typeof trees extends LRUCache<string, infer V> ? V | undefined : never>>();
-  async function build(batchId: string) {
+export function createTreeCache(store: StoreReader, max = 2) {
+  const trees = new LRUCache<string, AnchorTree>({ max });
+  const building = new Map<string, Promise<AnchorTree | undefined>>();
+  async function build(batchId: string): Promise<AnchorTree | undefined> {
     const leaves = await store.getManifestLeaves(batchId);
     if (!leaves) return undefined;
     const tree = (await loadAnchorMerkle()).build(leaves);
-    const rows = new Map(leaves.map((l, i) => [l.deviceId, i]));
-    const entry = { tree, rows, serials: leaves.map((l) => l.serial) };
-    trees.set(batchId, entry);
-    return entry;
+    trees.set(batchId, tree);
+    return tree;
   }
   return {
     /** The proof and serial of `deviceId` in batch `batchId`; undefined unless its manifest is LOADED. */
     async proofOf(batchId: string, deviceId: string): Promise<{ proof: string[]; serial: string } | undefined> {
       const key = batchId.toLowerCase();
-      let entry = trees.get(key);
-      if (!entry) {
+      const claim = (await store.getAnchoredClaims(deviceId)).find((c) => c.batchId === key);
+      if (!claim) return undefined;
+      let tree = trees.get(key);
+      if (!tree) {
         let p = building.get(key);
         if (!p) {
           p = build(key).finally(() => building.delete(key));
           building.set(key, p);
         }
-        entry = await p;
+        tree = await p;
       }
-      const i = entry?.rows.get(deviceId.toLowerCase());
-      if (!entry || i === undefined) return undefined;
-      return { proof: entry.tree.proof(i), serial: entry.serials[i]! };
+      // rows are listed in tree order: the row number is the leaf's index in the rebuilt tree
+      if (!tree || claim.index >= tree.count) return undefined;
+      return { proof: tree.proof(claim.index), serial: claim.serial };
     },
     /** Forgets a batch's tree (its manifest or the batch changed). */
     forget(batchId: string): void {

@@ -52,6 +52,11 @@ export async function verdictsFor(
   proof: ProofOutcome = NO_PROOF,
   opts: { registrationProofInvalid?: boolean } = {},
 ): Promise<VerdictView[]> {
+  // refused before any read: a policy this server cannot apply
+  if (policy.maxRiskScore !== undefined && !ctx.state.monitor)
+    throw apiError(ERROR_CODES.monitorDisabled, "policy.maxRiskScore: this server runs no monitor", {
+      field: "policy.maxRiskScore",
+    });
   const snapshot = ctx.snapshot();
   const { atBlock, lagBlocks } = snapshot;
   const kinds = policy.requiredAttestations ?? [];
@@ -62,10 +67,6 @@ export async function verdictsFor(
   const attestations = kinds.length
     ? await Promise.all(devices.map((d) => (d ? attestationsWithTrust(ctx, d, kinds) : [])))
     : undefined;
-  if (policy.maxRiskScore !== undefined && !ctx.state.monitor)
-    throw apiError(ERROR_CODES.monitorDisabled, "policy.maxRiskScore: this server runs no monitor", {
-      field: "policy.maxRiskScore",
-    });
   const nowMs = Date.now();
   const evaluatedAt = new Date(nowMs);
   const out: VerdictView[] = new Array(ids.length);

@@ -36,13 +36,32 @@ export interface NodeHandle {
   stop(): Promise<void>;
 }
 
-/** Raw JSON-RPC over fetch. */
+/**
+ * Whether fetch failed because the pooled keep-alive connection it went out on was one the node
+ * had just closed as idle (undici: "other side closed"): nothing reached the node, so the call can
+ * go out again. On a busy machine the pool's idle timer lags and this happens more than once.
+ */
+function closedIdleConnection(err: unknown): boolean {
+  return err instanceof TypeError && /other side closed/.test(String((err as { cause?: unknown }).cause));
+}
+
+/** Raw JSON-RPC over fetch (again, up to 3 times, on a connection the node had closed as idle). */
 export async function rpcCall<T = unknown>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
-  });
+  const send = () =>
+    fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+    });
+  let res: Response;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await send();
+      break;
+    } catch (err) {
+      if (attempt === 3 || !closedIdleConnection(err)) throw err;
+    }
+  }
   const body = (await res.json()) as { result?: T; error?: { message: string } };
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result as T;

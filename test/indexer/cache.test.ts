@@ -178,7 +178,7 @@ describe("indexer: a tiny cache answers like a large one", function () {
   async function waitForCanonical(): Promise<void> {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const h = await rpc<{ hash: string }>("eth_getBlockByNumber", ["latest", false]);
+      const h = await chain.node.rpc<{ hash: string }>("eth_getBlockByNumber", ["latest", false]);
       const s = [large.store.status(), tiny.store.status()];
       if (s.every((x) => x.indexedBlockHash === h.hash)) return;
       for (const x of s) if (x.fatalError) throw new Error(x.fatalError);
@@ -226,31 +226,17 @@ describe("indexer: a tiny cache answers like a large one", function () {
     }
   });
 
-  /**
-   * A JSON-RPC call to the node, tried again once when the pooled connection it went out on was
-   * one the node had just closed as idle (undici: "other side closed"; nothing reached the node).
-   */
-  async function rpc<T>(method: string, params: unknown[] = []): Promise<T> {
-    try {
-      return await chain.node.rpc<T>(method, params);
-    } catch (err) {
-      if (!(err instanceof TypeError && /other side closed/.test(String((err as { cause?: unknown }).cause))))
-        throw err;
-      return chain.node.rpc<T>(method, params);
-    }
-  }
-
   it("across a reorg that replaces changed blocks", async function () {
-    const snap = await rpc<string>("evm_snapshot");
+    const snap = await chain.node.rpc<string>("evm_snapshot");
     await randomOps(10, large.store);
     await waitForCanonical();
     await expectSameAnswers();
-    expect(await rpc<boolean>("evm_revert", [snap])).to.equal(true);
+    expect(await chain.node.rpc<boolean>("evm_revert", [snap])).to.equal(true);
     const a = chain.actors;
     for (const s of [a.admin, a.manufacturer, a.manufacturer2, a.attester, a.officer]) s.reset();
     // the new branch's first block makes both indexers roll back before the next changes are
     // picked: until then they still know devices the revert took away
-    await rpc("evm_mine");
+    await chain.node.rpc("evm_mine");
     await waitForCanonical();
     await randomOps(12, large.store);
     await waitForCanonical();
